@@ -1,0 +1,117 @@
+"""The ``ccpulse`` command.
+
+Examples::
+
+    ccpulse worker                              # consume, compute, serve /metrics
+    ccpulse worker --config ccpulse.toml        # settings from a file, env overrides it
+    ccpulse simulate --contacts 200 --rate 20   # produce a realistic event stream
+    ccpulse simulate --output events.ndjson     # ... or write it to a file
+    ccpulse settings                            # print the effective settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from ccpulse import __version__
+from ccpulse.config import ENV_PREFIX, ConfigError, Settings, load_settings
+
+
+def _settings_help() -> str:
+    lines = ["settings (TOML key = env var, default):"]
+    for name, value in asdict(Settings()).items():
+        lines.append(f"  {name:28} {ENV_PREFIX}{name.upper():34} {value}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccpulse",
+        description="Streaming contact-center KPIs from Apache Kafka to Prometheus.",
+        epilog=__doc__.split("Examples::", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ccpulse {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    config_help = "TOML file of settings; CCPULSE_* environment variables override it"
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker: consume events, keep KPI state, serve /metrics",
+        description="Consume canonical events from the input topic, keep changelog-backed KPI "
+        "state and serve Prometheus metrics. Stops cleanly on SIGTERM or Ctrl-C.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    worker.add_argument("--config", type=Path, help=config_help)
+
+    show = commands.add_parser("settings", help="print the effective settings and exit")
+    show.add_argument("--config", type=Path, help=config_help)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="produce a realistic stream of contact events",
+        description="Generate contacts (queued, answered or abandoned or flowed out, hold, "
+        "transfer, wrap-up) with seeded randomness and send them to the input topic in real "
+        "time, or write them as NDJSON.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    simulate.add_argument("--config", type=Path, help=config_help)
+    simulate.add_argument("--contacts", type=int, default=0, help="contacts to generate; 0 runs until Ctrl-C")
+    simulate.add_argument("--rate", type=float, default=5.0, help="mean new contacts per second")
+    simulate.add_argument("--speed", type=float, default=1.0, help="time acceleration: 60 plays a minute per second")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same stream")
+    simulate.add_argument("--queues", default="sales,support,billing", help="comma-separated queue names")
+    simulate.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-' for stdout)")
+    simulate.add_argument("--as-fast-as-possible", action="store_true", help="do not pace events by their time")
+    return parser
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.runtime.worker import run_worker  # noqa: PLC0415 - keep `--help` fast
+
+    run_worker(settings)
+    return 0
+
+
+def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
+    for name, value in asdict(settings).items():
+        print(f"{name} = {value}")
+    return 0
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.sources.simulator import SimulationPlan, run_simulation  # noqa: PLC0415
+
+    plan = SimulationPlan(
+        contacts=args.contacts,
+        rate_per_s=args.rate,
+        speed=args.speed,
+        seed=args.seed,
+        queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
+        paced=not args.as_fast_as_possible,
+    )
+    try:
+        return asyncio.run(run_simulation(plan, settings, args.output))
+    except KeyboardInterrupt:
+        return 130
+
+
+COMMANDS = {"worker": _worker, "settings": _show_settings, "simulate": _simulate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](load_settings(args.config), args)
+    except ConfigError as exc:
+        print(f"ccpulse: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

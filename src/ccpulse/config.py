@@ -1,0 +1,125 @@
+"""One frozen settings object, built at the edge and passed explicitly.
+
+Sources, later ones winning: built-in defaults, a TOML file (``--config``), then
+``CCPULSE_<NAME>`` environment variables (``CCPULSE_KAFKA_BOOTSTRAP``,
+``CCPULSE_METRICS_PORT``, ...). Every error names the setting and where it came
+from, and is raised before anything connects to Kafka.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CCPULSE_"
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+LOG_LEVELS = ("debug", "info", "warn", "error", "crit")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or out of range; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Worker settings. Field names are the TOML keys; env vars are CCPULSE_ + upper case."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    app_id: str = "ccpulse"
+    input_topic: str = "ccpulse.events"
+    facts_topic: str = "ccpulse.contact-facts"
+    dead_letter_topic: str = "ccpulse.dead-letters"
+    topic_partitions: int = 4
+    topic_replication_factor: int = 1
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host
+    metrics_port: int = 9464
+    data_dir: Path = Path(".ccpulse-data")
+    log_level: str = "info"
+    # Short enough that a restarted worker's partitions are noticed as free in
+    # seconds; long enough to ride out a GC pause or a slow scrape.
+    consumer_session_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check(bool(self.kafka_bootstrap.strip()), "kafka_bootstrap", "must name at least one host:port")
+        for entry in self.kafka_bootstrap.split(","):
+            host, _, port = entry.strip().removeprefix("kafka://").rpartition(":")
+            _check(bool(host) and port.isdigit(), "kafka_bootstrap", f"{entry!r} is not host:port")
+        _check(bool(_APP_ID.match(self.app_id)), "app_id", "use letters, digits, '.', '_' or '-'")
+        for name in ("input_topic", "facts_topic", "dead_letter_topic"):
+            value = getattr(self, name)
+            _check(bool(_TOPIC_NAME.match(value)), name, f"{value!r} is not a valid Kafka topic name")
+        topics = [self.input_topic, self.facts_topic, self.dead_letter_topic]
+        _check(len(set(topics)) == len(topics), "input_topic", "input, facts and dead-letter topics must differ")
+        _check(1 <= self.topic_partitions <= 10_000, "topic_partitions", "must be between 1 and 10000")
+        _check(1 <= self.topic_replication_factor <= 32, "topic_replication_factor", "must be between 1 and 32")
+        _check(0 <= self.metrics_port <= 65_535, "metrics_port", "must be a TCP port (0 picks a free one)")
+        _check(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+        _check(self.consumer_session_timeout_s >= 1.0, "consumer_session_timeout_s", "must be at least 1 s")
+
+    @property
+    def broker_url(self) -> str:
+        """The bootstrap list in Faust's ``kafka://host:port;host:port`` form."""
+        hosts = [entry.strip().removeprefix("kafka://") for entry in self.kafka_bootstrap.split(",")]
+        return ";".join(f"kafka://{host}" for host in hosts)
+
+
+def _check(ok: bool, name: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}): {problem}")
+
+
+def _coerce(name: str, raw: Any, target: type[Any], origin: str) -> Any:
+    try:
+        if target is int and isinstance(raw, float | bool):
+            raise ValueError(raw)
+        return target(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name} from {origin}: {raw!r} is not a valid {target.__name__}") from exc
+
+
+_FIELD_TYPES: dict[str, type[Any]] = {
+    "kafka_bootstrap": str,
+    "app_id": str,
+    "input_topic": str,
+    "facts_topic": str,
+    "dead_letter_topic": str,
+    "topic_partitions": int,
+    "topic_replication_factor": int,
+    "metrics_host": str,
+    "metrics_port": int,
+    "data_dir": Path,
+    "log_level": str,
+    "consumer_session_timeout_s": float,
+}
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from defaults, an optional TOML file and the environment."""
+    environ = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)}
+    assert known == set(_FIELD_TYPES), "every setting needs a type for parsing"
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            document = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {config_file} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+        for key, raw in document.items():
+            if key not in known:
+                raise ConfigError(
+                    f"config file {config_file}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
+                )
+            values[key] = _coerce(key, raw, _FIELD_TYPES[key], f"config file {config_file}")
+    for name in known:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name], _FIELD_TYPES[name], f"env {env_name}")
+    return Settings(**values)

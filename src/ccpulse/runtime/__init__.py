@@ -1,0 +1,1 @@
+"""The Faust shell: topics, tables, agents and the worker process."""

@@ -1,0 +1,81 @@
+"""Create the public topics before the worker starts, and check existing ones.
+
+Faust only creates its internal topics. The input, contact-facts and
+dead-letter topics are ours to create with the configured partitions,
+replication and cleanup policy; an existing topic whose layout would break
+co-partitioning is a configuration error, reported before any event is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from ccpulse.config import ConfigError, Settings
+
+logger = logging.getLogger(__name__)
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPlan:
+    setting: str
+    name: str
+    partitions: int
+    config: dict[str, str]
+    # The facts topic feeds a table keyed by its record key, so its partition
+    # count must equal the table's; the input and dead-letter topics can differ.
+    exact_partitions: bool
+
+
+def planned_topics(settings: Settings) -> list[TopicPlan]:
+    retention = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
+    return [
+        TopicPlan("input_topic", settings.input_topic, settings.topic_partitions, retention, False),
+        TopicPlan("facts_topic", settings.facts_topic, settings.topic_partitions, retention, True),
+        TopicPlan("dead_letter_topic", settings.dead_letter_topic, settings.topic_partitions, retention, False),
+    ]
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics; return the names created. Raises ConfigError on a layout clash."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except (TimeoutError, KafkaConnectionError, KafkaError) as exc:
+        raise ConfigError(
+            f"setting kafka_bootstrap (env CCPULSE_KAFKA_BOOTSTRAP): no Kafka broker answers at "
+            f"{settings.kafka_bootstrap} within {timeout_s:.0f} s ({type(exc).__name__})"
+        ) from exc
+    created: list[str] = []
+    try:
+        plans = planned_topics(settings)
+        existing = set(await admin.list_topics())
+        missing = [plan for plan in plans if plan.name not in existing]
+        for plan in missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(plan.name, plan.partitions, settings.topic_replication_factor, topic_configs=plan.config)]
+                )
+                created.append(plan.name)
+                logger.info("created topic %s (%d partitions)", plan.name, plan.partitions)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it between our list and create
+        present = [plan for plan in plans if plan.exact_partitions]
+        described = await admin.describe_topics([plan.name for plan in present])
+        partition_counts = {item["topic"]: len(item["partitions"]) for item in described}
+        for plan in present:
+            found = partition_counts.get(plan.name, plan.partitions)
+            if found != plan.partitions:
+                raise ConfigError(
+                    f"setting {plan.setting}: topic {plan.name!r} has {found} partitions but "
+                    f"topic_partitions is {plan.partitions}; they must match"
+                )
+    finally:
+        await admin.close()
+    return created

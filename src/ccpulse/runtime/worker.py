@@ -1,0 +1,43 @@
+"""Run one ccpulse worker process until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from ccpulse.config import Settings
+from ccpulse.runtime.app import create_app
+from ccpulse.runtime.topics import ensure_topics
+from ccpulse.telemetry.endpoint import MetricsEndpoint
+
+logger = logging.getLogger(__name__)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (``pip install ccpulse[speed]``), else asyncio's default."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_worker(settings: Settings) -> None:
+    """Check topics, then hand the loop to Faust's worker (which exits the process)."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    # Fails fast, naming the setting, if the broker is unreachable or a topic clashes.
+    loop.run_until_complete(ensure_topics(settings))
+    pipeline = create_app(settings)
+    endpoint = MetricsEndpoint(pipeline.registry, settings.metrics_host, settings.metrics_port, loop=loop)
+    worker = faust.Worker(
+        pipeline.app,
+        endpoint,
+        loop=loop,
+        loglevel=settings.log_level,
+        # The banner lists tables and the broker URL; logs are for operators, not a splash screen.
+        quiet=True,
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""Where events come from: the simulator, file replay, adapters for real systems."""

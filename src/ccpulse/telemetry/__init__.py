@@ -1,0 +1,1 @@
+"""Prometheus exposition: scrape-time collectors, self-metrics, the HTTP endpoint."""
