@@ -66,16 +66,19 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
                 logger.info("created topic %s (%d partitions)", plan.name, plan.partitions)
             except TopicAlreadyExistsError:
                 pass  # another worker created it between our list and create
-        present = [plan for plan in plans if plan.exact_partitions]
-        described = await admin.describe_topics([plan.name for plan in present])
-        partition_counts = {item["topic"]: len(item["partitions"]) for item in described}
-        for plan in present:
-            found = partition_counts.get(plan.name, plan.partitions)
-            if found != plan.partitions:
-                raise ConfigError(
-                    f"setting {plan.setting}: topic {plan.name!r} has {found} partitions but "
-                    f"topic_partitions is {plan.partitions}; they must match"
-                )
+        # Only topics that existed before are checked: a topic created a moment
+        # ago has the planned layout, and its metadata may not have propagated yet.
+        to_check = [plan for plan in plans if plan.exact_partitions and plan.name in existing]
+        if to_check:
+            described = await admin.describe_topics([plan.name for plan in to_check])
+            partition_counts = {item["topic"]: len(item["partitions"]) for item in described}
+            for plan in to_check:
+                found = partition_counts[plan.name]
+                if found != plan.partitions:
+                    raise ConfigError(
+                        f"setting {plan.setting}: topic {plan.name!r} has {found} partitions but "
+                        f"topic_partitions is {plan.partitions}; they must match"
+                    )
     finally:
         await admin.close()
     return created

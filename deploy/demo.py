@@ -1,0 +1,153 @@
+"""`make demo`: a local Kafka broker, one ccpulse worker and the simulator, wired together.
+
+Starts each process, prints where to look, then every few seconds a small
+table of per-queue outcome counters read from the worker's /metrics. Ctrl-C (or
+``--duration``) stops the simulator, the worker and the broker, in that order,
+each by its PID. Everything lives under .cache/demo and starts fresh each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+sys.path.insert(0, str(HERE / "kafka"))
+import kafkactl  # noqa: E402 - lives beside this script, not in the package
+
+DEMO_DIR = REPO_ROOT / ".cache" / "demo"
+CCPULSE = Path(sys.executable).with_name("ccpulse")
+
+
+def _stop(process: subprocess.Popen[bytes] | None, name: str, timeout_s: float = 20.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        print(f"demo: {name} (pid {process.pid}) ignored SIGTERM for {timeout_s:.0f} s; killing it")
+        process.kill()
+        process.wait()
+    print(f"demo: stopped {name} (pid {process.pid})")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _scrape(url: str) -> dict[tuple[str, str], dict[str, float]] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback URL
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ccpulse_queue_outcomes_total":
+                key = (sample.labels["queue"], sample.labels["channel"])
+                table[key][sample.labels["outcome"]] = sample.value
+    return table
+
+
+def _print_table(table: dict[tuple[str, str], dict[str, float]], elapsed_s: float) -> None:
+    print(f"\n  after {elapsed_s:.0f} s          answered  abandoned  flowed_out")
+    for (queue, channel), outcomes in sorted(table.items()):
+        counts = [int(outcomes.get(name, 0)) for name in ("answered", "abandoned", "flowed_out")]
+        print(f"  {queue + '/' + channel:20} {counts[0]:9} {counts[1]:10} {counts[2]:11}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
+    parser.add_argument("--rate", type=float, default=4.0, help="simulated new contacts per second")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulation time acceleration")
+    parser.add_argument("--metrics-port", type=int, default=9464, help="worker /metrics port (0: any free port)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between printed tables")
+    args = parser.parse_args()
+
+    if not CCPULSE.exists():
+        print(f"demo: {CCPULSE} not found; run `make setup` first", file=sys.stderr)
+        return 2
+    metrics_port = args.metrics_port
+    if metrics_port == 0 or kafkactl.port_accepts(metrics_port):
+        metrics_port = kafkactl.free_port()
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+
+    broker = kafkactl.LocalKafka(run_dir=DEMO_DIR / "kafka", port=0)
+    worker: subprocess.Popen[bytes] | None = None
+    simulator: subprocess.Popen[bytes] | None = None
+    # SIGTERM (e.g. from a supervisor) gets the same clean shutdown as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        started = time.monotonic()
+        broker.start(fresh=True)
+        print(f"demo: Apache Kafka {broker.version} up at {broker.bootstrap} in {time.monotonic() - started:.1f} s")
+        env = {
+            **os.environ,
+            "CCPULSE_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "CCPULSE_METRICS_HOST": "127.0.0.1",
+            "CCPULSE_METRICS_PORT": str(metrics_port),
+            "CCPULSE_DATA_DIR": str(DEMO_DIR / "worker"),
+            "CCPULSE_LOG_LEVEL": "warn",
+        }
+        worker_log = (DEMO_DIR / "worker.log").open("wb")
+        # Own sessions: Ctrl-C reaches only this script, which then stops the children in order.
+        worker = subprocess.Popen(
+            [str(CCPULSE), "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        sim_command = [str(CCPULSE), "simulate", "--rate", str(args.rate), "--speed", str(args.speed)]
+        simulator = subprocess.Popen(
+            sim_command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        print(f"demo: worker pid {worker.pid} (log {DEMO_DIR / 'worker.log'}), simulator pid {simulator.pid}")
+        print(f"demo: metrics at {url}")
+        print(f"demo: try   curl -s {url} | grep ccpulse_queue_outcomes_total")
+        print("demo: Ctrl-C stops everything")
+        next_table = time.monotonic() + args.every
+        while not args.duration or time.monotonic() - started < args.duration:
+            time.sleep(0.5)
+            for process, name in ((worker, "worker"), (simulator, "simulator")):
+                if process.poll() is not None:
+                    print(f"demo: the {name} exited with code {process.returncode}; see {DEMO_DIR}", file=sys.stderr)
+                    return 1
+            if time.monotonic() >= next_table:
+                next_table += args.every
+                table = _scrape(url)
+                if table:
+                    _print_table(table, time.monotonic() - started)
+                else:
+                    print("demo: waiting for the worker's first counts ...")
+    except KeyboardInterrupt:
+        print("\ndemo: stopping")
+    except kafkactl.KafkaError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _stop(simulator, "simulator")
+        _stop(worker, "worker")
+        pid = broker.running_pid()
+        broker.stop()
+        if pid:
+            print(f"demo: stopped Kafka (pid {pid})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
