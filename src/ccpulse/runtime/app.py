@@ -126,6 +126,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     registry.register(QueueOutcomeCollector(pipeline.outcome_counts, pipeline.is_ready))
 
     async def ingest(stream: faust.StreamT[bytes]) -> None:
+        stream_time_ms = 0
         async for event in stream.events():
             message = event.message
             metrics.events_consumed.inc()
@@ -140,7 +141,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                     key=message.key, value=event.value, headers=_dead_letter_headers(message, error)
                 )
                 continue
-            metrics.last_event_time.set(decoded.ts_ms / 1000)
+            if decoded.ts_ms > stream_time_ms:
+                stream_time_ms = decoded.ts_ms
+                metrics.last_event_time.set(stream_time_ms / 1000)
             if not isinstance(decoded, ContactEvent):
                 metrics.events_ignored.inc()
                 continue

@@ -101,7 +101,7 @@ class SelfMetrics:
         )
         self.last_event_time = Gauge(
             "ccpulse_last_event_timestamp_seconds",
-            "Event time of the latest valid event read, as a Unix timestamp.",
+            "Largest event time in the valid input read so far, as a Unix timestamp.",
             registry=registry,
         )
         for reason in RejectReason:

@@ -1,0 +1,79 @@
+"""Fixtures for integration tests: a real Apache Kafka broker and real worker processes.
+
+The broker is started once per test session from deploy/kafka (Maven-fetched
+jars, KRaft, loopback, a free port) and stopped by PID at the end. Set
+CCPULSE_KAFKA_BOOTSTRAP to run against an existing cluster instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.integration.support import WorkerProcess, unique_names
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.integration)
+
+
+def load_kafkactl() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kafkactl", REPO_ROOT / "deploy" / "kafka" / "kafkactl.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kafkactl"] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    existing = os.environ.get("CCPULSE_KAFKA_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    kafkactl = load_kafkactl()
+    broker = kafkactl.LocalKafka(run_dir=tmp_path_factory.mktemp("kafka"), port=0)
+    broker.start(fresh=True)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topic_names() -> dict[str, str]:
+    return unique_names()
+
+
+@pytest.fixture
+def start_worker(
+    kafka_bootstrap: str, topic_names: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``ccpulse worker`` processes for this test; all are stopped at teardown."""
+    started: list[WorkerProcess] = []
+
+    def start(**extra_env: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            bootstrap=kafka_bootstrap,
+            names=topic_names,
+            data_dir=tmp_path / f"worker-{len(started)}",
+            extra_env=extra_env,
+        )
+        started.append(worker.start())
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.stop()

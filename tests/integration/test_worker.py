@@ -1,0 +1,199 @@
+"""The walking skeleton end to end: real broker, real ``ccpulse worker`` process, real /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from ccpulse.codec import json
+from tests.integration.support import (
+    CCPULSE,
+    Samples,
+    WorkerProcess,
+    consume_all,
+    event,
+    free_port,
+    produce,
+    sample,
+    unique_names,
+)
+
+T = 1_790_000_000_000  # 2026-09-21T14:13:20Z, an arbitrary epoch-ms origin
+
+# Six queue stints over five contacts. Keys are deliberately not the contact id
+# (the worker must route by contact itself), c4's answer is produced before its
+# queued event, c5 is transferred from support/chat to sales/chat, and c1's
+# answer is delivered twice.
+SCENARIO: list[tuple[bytes | None, bytes]] = [
+    (b"wrong-key-1", event("c1-1", "contact.queued", T, "c1", queue="sales", channel="voice")),
+    (None, event("c2-1", "contact.queued", T + 1_000, "c2", queue="sales", channel="voice")),
+    (b"c3", event("c3-1", "contact.queued", T + 2_000, "c3", queue="sales", channel="voice")),
+    (b"x", event("c4-2", "contact.answered", T + 9_000, "c4", agent_id="a2")),
+    (b"y", event("c4-1", "contact.queued", T + 3_000, "c4", queue="support", channel="chat")),
+    (b"c5", event("c5-1", "contact.queued", T + 4_000, "c5", queue="support", channel="chat")),
+    (b"c5", event("c5-2", "contact.answered", T + 5_000, "c5", agent_id="a3")),
+    (b"wrong-key-2", event("c1-2", "contact.answered", T + 12_000, "c1", agent_id="a1")),
+    (b"c2", event("c2-2", "contact.abandoned", T + 40_000, "c2")),
+    (b"c5", event("c5-3", "contact.transferred", T + 60_000, "c5", agent_id="a3", to_queue="sales")),
+    (b"c5", event("c5-4", "contact.queued", T + 60_500, "c5", queue="sales", channel="chat")),
+    (b"c5", event("c5-5", "contact.abandoned", T + 70_000, "c5")),
+    (b"c3", event("c3-2", "contact.flowed_out", T + 302_000, "c3", reason="timeout")),
+    (b"again", event("c1-2", "contact.answered", T + 12_000, "c1", agent_id="a1")),  # duplicate
+    (
+        b"a9",
+        json.dumps(
+            {"event_id": "a9-1", "type": "agent.state_changed", "ts": T, "agent_id": "a9", "state": "available"}
+        ),
+    ),
+]
+
+EXPECTED_OUTCOMES = {
+    ("sales", "voice", "answered"): 1,
+    ("sales", "voice", "abandoned"): 1,
+    ("sales", "voice", "flowed_out"): 1,
+    ("support", "chat", "answered"): 2,
+    ("support", "chat", "abandoned"): 0,
+    ("support", "chat", "flowed_out"): 0,
+    ("sales", "chat", "answered"): 0,
+    ("sales", "chat", "abandoned"): 1,
+    ("sales", "chat", "flowed_out"): 0,
+}
+# wait_ms of each stint, by hand: outcome time minus queued time.
+EXPECTED_WAITS_MS = {
+    ("c1", "answered"): 12_000,
+    ("c2", "abandoned"): 39_000,
+    ("c3", "flowed_out"): 300_000,
+    ("c4", "answered"): 6_000,
+    ("c5", "answered"): 1_000,
+    ("c5", "abandoned"): 9_500,
+}
+
+
+def outcomes_match(expected: dict[tuple[str, str, str], int]) -> Callable[[Samples], bool]:
+    def check(samples: Samples) -> bool:
+        return all(
+            sample(samples, "ccpulse_queue_outcomes_total", queue=q, channel=c, outcome=o) == n
+            for (q, c, o), n in expected.items()
+        )
+
+    return check
+
+
+def test_worker_counts_queue_outcomes_per_queue_and_publishes_facts(
+    kafka_bootstrap: str, topic_names: dict[str, str], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_worker()
+    worker.wait_ready()
+    produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], SCENARIO)
+
+    samples = worker.wait_for(outcomes_match(EXPECTED_OUTCOMES))
+    assert sample(samples, "ccpulse_events_consumed_total") == len(SCENARIO)
+    assert sample(samples, "ccpulse_duplicate_events_total") == 1
+    assert sample(samples, "ccpulse_events_ignored_total") == 1
+    assert sample(samples, "ccpulse_facts_emitted_total") == 6
+    assert sample(samples, "ccpulse_events_rejected_total", reason="not_json") == 0
+    assert sample(samples, "ccpulse_last_event_timestamp_seconds") == (T + 302_000) / 1000
+
+    facts = consume_all(kafka_bootstrap, topic_names["CCPULSE_FACTS_TOPIC"], expected=6)
+    documents = [json.loads(record.value) for record in facts]
+    assert {(d["contact_id"], d["outcome"]): d["wait_ms"] for d in documents} == EXPECTED_WAITS_MS
+    assert {record.key for record in facts} == {b"sales|voice", b"support|chat", b"sales|chat"}
+    assert all("customer_id" not in d for d in documents)
+
+    assert worker.stop(signal.SIGTERM) == 0, worker.log_tail()
+
+
+def test_restarted_worker_restores_counts_from_changelog_and_continues(
+    kafka_bootstrap: str, topic_names: dict[str, str], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    first = start_worker()
+    first.wait_ready()
+    produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], SCENARIO)
+    first.wait_for(outcomes_match(EXPECTED_OUTCOMES))
+    assert first.stop(signal.SIGTERM) == 0, first.log_tail()
+
+    second = start_worker()
+    second.wait_ready()
+    # Counts come back from the changelog topics, before any new input.
+    samples = second.wait_for(outcomes_match(EXPECTED_OUTCOMES), timeout_s=30)
+    assert sample(samples, "ccpulse_events_consumed_total") == 0  # committed offsets: nothing re-read
+
+    more = [
+        (b"c6", event("c6-1", "contact.queued", T + 400_000, "c6", queue="sales", channel="voice")),
+        (b"c6", event("c6-2", "contact.answered", T + 415_000, "c6", agent_id="a1")),
+        (b"c1", event("c1-2", "contact.answered", T + 12_000, "c1", agent_id="a1")),  # old duplicate
+    ]
+    produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], more)
+    expected = {**EXPECTED_OUTCOMES, ("sales", "voice", "answered"): 2}
+    samples = second.wait_for(outcomes_match(expected))
+    second.wait_for(lambda s: sample(s, "ccpulse_duplicate_events_total") == 1)
+    assert second.stop(signal.SIGTERM) == 0, second.log_tail()
+
+
+def test_bad_input_goes_to_dead_letter_topic_with_reason_and_origin(
+    kafka_bootstrap: str, topic_names: dict[str, str], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_worker()
+    worker.wait_ready()
+    bad = [
+        (b"k1", b"this is not json"),
+        (b"k2", b'\xff\xfe{"event_id": "x"}'),
+        (b"k3", b'{"event_id": "e3", "type": "contact.teleported", "ts": 1790000000000, "contact_id": "c"}'),
+        (b"k4", b"[1, 2, 3]"),
+        (b"k5", b'{"event_id": "e5", "type": "contact.queued", "ts": 1790000000000, "contact_id": "c"}'),
+    ]
+    good = [
+        (b"g", event("g-1", "contact.queued", T, "g", queue="billing", channel="email")),
+        (b"g", event("g-2", "contact.answered", T + 3_600_000, "g", agent_id="a1")),
+    ]
+    produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], bad + good)
+
+    samples = worker.wait_for(outcomes_match({("billing", "email", "answered"): 1}))
+    rejected = {
+        reason: sample(samples, "ccpulse_events_rejected_total", reason=reason)
+        for reason in ("not_json", "not_utf8", "unknown_type", "not_object", "missing_field")
+    }
+    assert rejected == dict.fromkeys(rejected, 1.0)
+
+    letters = consume_all(kafka_bootstrap, topic_names["CCPULSE_DEAD_LETTER_TOPIC"], expected=len(bad))
+    assert sorted((r.key, r.value) for r in letters) == sorted(bad)  # original bytes, nothing lost
+    for record in letters:
+        headers = {name: value.decode() for name, value in record.headers}
+        assert headers["ccpulse.source.topic"] == topic_names["CCPULSE_INPUT_TOPIC"]
+        assert int(headers["ccpulse.source.offset"]) >= 0
+        assert headers["ccpulse.reason"] in rejected
+    assert worker.stop(signal.SIGTERM) == 0, worker.log_tail()
+
+
+def test_worker_fails_fast_naming_the_setting_when_no_broker_answers(tmp_path: object) -> None:
+    env = {**os.environ, **unique_names(), "CCPULSE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    done = subprocess.run(
+        [str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert done.returncode == 2
+    assert "kafka_bootstrap" in done.stderr and "CCPULSE_KAFKA_BOOTSTRAP" in done.stderr
+
+
+def test_worker_refuses_a_facts_topic_with_the_wrong_partition_count(
+    kafka_bootstrap: str, topic_names: dict[str, str]
+) -> None:
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic_names["CCPULSE_FACTS_TOPIC"], 2, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    env = {**os.environ, **topic_names, "CCPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CCPULSE_TOPIC_PARTITIONS": "4"}
+    done = subprocess.run(
+        [str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert done.returncode == 2
+    assert "facts_topic" in done.stderr and "2 partitions" in done.stderr
