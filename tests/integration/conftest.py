@@ -29,7 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def load_kafkactl() -> ModuleType:
     spec = importlib.util.spec_from_file_location("kafkactl", REPO_ROOT / "deploy" / "kafka" / "kafkactl.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["kafkactl"] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)

@@ -102,7 +102,7 @@ class WorkerProcess:
     def scrape(self) -> Samples | None:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback test URL
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return parse_metrics(response.read().decode())
         except (urllib.error.URLError, OSError):
             return None

@@ -172,11 +172,10 @@ def test_bad_input_goes_to_dead_letter_topic_with_reason_and_origin(
 
 def test_worker_fails_fast_naming_the_setting_when_no_broker_answers(tmp_path: object) -> None:
     env = {**os.environ, **unique_names(), "CCPULSE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
-    done = subprocess.run(
-        [str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False
-    )
+    done = subprocess.run([str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 2
-    assert "kafka_bootstrap" in done.stderr and "CCPULSE_KAFKA_BOOTSTRAP" in done.stderr
+    assert "kafka_bootstrap" in done.stderr
+    assert "CCPULSE_KAFKA_BOOTSTRAP" in done.stderr
 
 
 def test_worker_refuses_a_facts_topic_with_the_wrong_partition_count(
@@ -192,8 +191,7 @@ def test_worker_refuses_a_facts_topic_with_the_wrong_partition_count(
 
     asyncio.run(create())
     env = {**os.environ, **topic_names, "CCPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CCPULSE_TOPIC_PARTITIONS": "4"}
-    done = subprocess.run(
-        [str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False
-    )
+    done = subprocess.run([str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 2
-    assert "facts_topic" in done.stderr and "2 partitions" in done.stderr
+    assert "facts_topic" in done.stderr
+    assert "2 partitions" in done.stderr

@@ -38,7 +38,7 @@ OUTCOME_KEY_SEPARATOR = "|"
 
 @dataclass
 class CcpulseApp:
-    """The Faust app plus the handles tests and the CLI need."""
+    """The Faust app, its topics and tables, and the agent bodies that use them."""
 
     app: faust.App
     settings: Settings
@@ -50,6 +50,7 @@ class CcpulseApp:
     dead_letter_topic: Any
     contacts: Any
     queue_outcomes: Any
+    stream_time_ms: int = 0
 
     def is_ready(self) -> bool:
         tables: Any = self.app.tables  # TableManagerT does not declare .recovery
@@ -61,19 +62,64 @@ class CcpulseApp:
             queue, channel, outcome = key.split(OUTCOME_KEY_SEPARATOR)
             yield OutcomeCount(queue, channel, QueueOutcome(outcome), int(count))
 
+    async def ingest(self, stream: faust.StreamT[bytes]) -> None:
+        """Input topic: validate, dead-letter bad input, re-key contact events by contact."""
+        async for event in stream.events():
+            message = event.message
+            self.metrics.events_consumed.inc()
+            try:
+                if event.value is None:
+                    raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
+                decoded = decode_event(event.value)
+            except InvalidEvent as error:
+                await self._dead_letter(message, event.value, error)
+                continue
+            if decoded.ts_ms > self.stream_time_ms:
+                self.stream_time_ms = decoded.ts_ms
+                self.metrics.last_event_time.set(decoded.ts_ms / 1000)
+            if not isinstance(decoded, ContactEvent):
+                self.metrics.events_ignored.inc()
+                continue
+            await self.contact_events_topic.send(key=decoded.contact_id.encode(), value=encode_contact_event(decoded))
+
+    async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
+        self.metrics.events_rejected.labels(reason=error.reason.value).inc()
+        logger.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
+        headers = [
+            ("ccpulse.reason", error.reason.value.encode()),
+            ("ccpulse.detail", error.detail.encode()),
+            ("ccpulse.source.topic", str(message.topic).encode()),
+            ("ccpulse.source.partition", str(message.partition).encode()),
+            ("ccpulse.source.offset", str(message.offset).encode()),
+        ]
+        await self.dead_letter_topic.send(key=message.key, value=value, headers=headers)
+
+    async def fold_contacts(self, stream: faust.StreamT[bytes]) -> None:
+        """Contact events, one contact per key: fold into stint state, publish finished stints."""
+        async for raw in stream:
+            event = decode_event(raw)
+            assert isinstance(event, ContactEvent), "only contact events are routed here"
+            state = state_from_dict(self.contacts.get(event.contact_id))
+            if is_duplicate(state, event):
+                self.metrics.duplicates.inc()
+                continue
+            new_state, facts = apply_contact_event(state, event)
+            self.contacts[event.contact_id] = state_to_dict(new_state)
+            for fact in facts:
+                key = f"{fact.queue}{OUTCOME_KEY_SEPARATOR}{fact.channel.value}"
+                await self.facts_topic.send(key=key.encode(), value=fact_to_json(fact))
+                self.metrics.facts_emitted.inc()
+
+    async def count_outcomes(self, stream: faust.StreamT[bytes]) -> None:
+        """Facts, keyed by queue|channel: count outcomes in the co-partitioned table."""
+        async for raw in stream:
+            fact = fact_from_json(raw)
+            key = OUTCOME_KEY_SEPARATOR.join((fact.queue, fact.channel.value, fact.outcome.value))
+            self.queue_outcomes[key] += 1
+
 
 def contact_events_topic_name(settings: Settings) -> str:
     return f"{settings.app_id}-contact-events"
-
-
-def _dead_letter_headers(message: Any, error: InvalidEvent) -> list[tuple[str, bytes]]:
-    return [
-        ("ccpulse.reason", error.reason.value.encode()),
-        ("ccpulse.detail", error.detail.encode()),
-        ("ccpulse.source.topic", str(message.topic).encode()),
-        ("ccpulse.source.partition", str(message.partition).encode()),
-        ("ccpulse.source.offset", str(message.offset).encode()),
-    ]
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> CcpulseApp:
@@ -107,7 +153,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     facts_topic = app.topic(settings.facts_topic, partitions=partitions)
     dead_letter_topic = app.topic(settings.dead_letter_topic)
     # Table keys and values are JSON (Faust's table default), readable with any Kafka tool.
-    contacts = app.Table("contacts", default=lambda: None, partitions=partitions)
+    contacts = app.Table("contacts", partitions=partitions)
     queue_outcomes = app.Table("queue-outcomes", default=int, partitions=partitions)
     metrics = SelfMetrics(registry)
 
@@ -124,53 +170,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         queue_outcomes=queue_outcomes,
     )
     registry.register(QueueOutcomeCollector(pipeline.outcome_counts, pipeline.is_ready))
-
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
-        stream_time_ms = 0
-        async for event in stream.events():
-            message = event.message
-            metrics.events_consumed.inc()
-            try:
-                if event.value is None:
-                    raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
-                decoded = decode_event(event.value)
-            except InvalidEvent as error:
-                metrics.events_rejected.labels(reason=error.reason.value).inc()
-                logger.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
-                await dead_letter_topic.send(
-                    key=message.key, value=event.value, headers=_dead_letter_headers(message, error)
-                )
-                continue
-            if decoded.ts_ms > stream_time_ms:
-                stream_time_ms = decoded.ts_ms
-                metrics.last_event_time.set(stream_time_ms / 1000)
-            if not isinstance(decoded, ContactEvent):
-                metrics.events_ignored.inc()
-                continue
-            await contact_events_topic.send(key=decoded.contact_id.encode(), value=encode_contact_event(decoded))
-
-    async def fold_contacts(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
-            event = decode_event(raw)
-            assert isinstance(event, ContactEvent), "only contact events are routed here"
-            state = state_from_dict(contacts[event.contact_id])
-            if is_duplicate(state, event):
-                metrics.duplicates.inc()
-                continue
-            new_state, facts = apply_contact_event(state, event)
-            contacts[event.contact_id] = state_to_dict(new_state)
-            for fact in facts:
-                key = f"{fact.queue}{OUTCOME_KEY_SEPARATOR}{fact.channel.value}"
-                await facts_topic.send(key=key.encode(), value=fact_to_json(fact))
-                metrics.facts_emitted.inc()
-
-    async def count_outcomes(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
-            fact = fact_from_json(raw)
-            key = OUTCOME_KEY_SEPARATOR.join((fact.queue, fact.channel.value, fact.outcome.value))
-            queue_outcomes[key] += 1
-
-    app.agent(input_topic, name="ingest")(ingest)
-    app.agent(contact_events_topic, name="fold-contacts")(fold_contacts)
-    app.agent(facts_topic, name="count-outcomes")(count_outcomes)
+    app.agent(input_topic, name="ingest")(pipeline.ingest)
+    app.agent(contact_events_topic, name="fold-contacts")(pipeline.fold_contacts)
+    app.agent(facts_topic, name="count-outcomes")(pipeline.count_outcomes)
     return pipeline
