@@ -3,7 +3,7 @@
 Starts each process, prints where to look, then every few seconds a small
 table of per-queue outcome counters read from the worker's /metrics. Ctrl-C (or
 ``--duration``) stops the simulator, the worker and the broker, in that order,
-each by its PID. Everything lives under .cache/demo and starts fresh each run.
+each by its PID. Everything lives under .cache/demo (``--state-dir``) and starts fresh each run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ REPO_ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "kafka"))
 import kafkactl  # noqa: E402 - lives beside this script, not in the package
 
-DEMO_DIR = REPO_ROOT / ".cache" / "demo"
+DEFAULT_STATE_DIR = REPO_ROOT / ".cache" / "demo"
 CCPULSE = Path(sys.executable).with_name("ccpulse")
 
 
@@ -77,7 +77,9 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="simulation time acceleration")
     parser.add_argument("--metrics-port", type=int, default=9464, help="worker /metrics port (0: any free port)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between printed tables")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="broker data, worker state, logs")
     args = parser.parse_args()
+    state_dir: Path = args.state_dir.resolve()
 
     if not CCPULSE.exists():
         print(f"demo: {CCPULSE} not found; run `make setup` first", file=sys.stderr)
@@ -85,10 +87,10 @@ def main() -> int:
     metrics_port = args.metrics_port
     if metrics_port == 0 or kafkactl.port_accepts(metrics_port):
         metrics_port = kafkactl.free_port()
-    shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    DEMO_DIR.mkdir(parents=True)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
 
-    broker = kafkactl.LocalKafka(run_dir=DEMO_DIR / "kafka", port=0)
+    broker = kafkactl.LocalKafka(run_dir=state_dir / "kafka", port=0)
     worker: subprocess.Popen[bytes] | None = None
     simulator: subprocess.Popen[bytes] | None = None
     # SIGTERM (e.g. from a supervisor) gets the same clean shutdown as Ctrl-C.
@@ -102,10 +104,10 @@ def main() -> int:
             "CCPULSE_KAFKA_BOOTSTRAP": broker.bootstrap,
             "CCPULSE_METRICS_HOST": "127.0.0.1",
             "CCPULSE_METRICS_PORT": str(metrics_port),
-            "CCPULSE_DATA_DIR": str(DEMO_DIR / "worker"),
+            "CCPULSE_DATA_DIR": str(state_dir / "worker"),
             "CCPULSE_LOG_LEVEL": "warn",
         }
-        worker_log = (DEMO_DIR / "worker.log").open("wb")
+        worker_log = (state_dir / "worker.log").open("wb")
         # Own sessions: Ctrl-C reaches only this script, which then stops the children in order.
         worker = subprocess.Popen(
             [str(CCPULSE), "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
@@ -115,7 +117,7 @@ def main() -> int:
             sim_command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         url = f"http://127.0.0.1:{metrics_port}/metrics"
-        print(f"demo: worker pid {worker.pid} (log {DEMO_DIR / 'worker.log'}), simulator pid {simulator.pid}")
+        print(f"demo: worker pid {worker.pid} (log {state_dir / 'worker.log'}), simulator pid {simulator.pid}")
         print(f"demo: metrics at {url}")
         print(f"demo: try   curl -s {url} | grep ccpulse_queue_outcomes_total")
         print("demo: Ctrl-C stops everything")
@@ -124,7 +126,7 @@ def main() -> int:
             time.sleep(0.5)
             for process, name in ((worker, "worker"), (simulator, "simulator")):
                 if process.poll() is not None:
-                    print(f"demo: the {name} exited with code {process.returncode}; see {DEMO_DIR}", file=sys.stderr)
+                    print(f"demo: the {name} exited with code {process.returncode}; see {state_dir}", file=sys.stderr)
                     return 1
             if time.monotonic() >= next_table:
                 next_table += args.every

@@ -1,0 +1,48 @@
+"""`make demo` as a user sees it: processes start, per-queue counters rise, everything stops."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable, str(REPO_ROOT / "deploy" / "demo.py"),
+            "--duration", "35", "--every", "4", "--rate", "10", "--speed", "4",
+            "--metrics-port", "0", "--state-dir", str(tmp_path / "demo"),
+        ],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert re.search(r"metrics at http://127\.0\.0\.1:\d+/metrics", output)
+
+    # Each table row: "  queue/channel  answered abandoned flowed_out"; sum answered per table.
+    totals = [
+        sum(int(row) for row in re.findall(r"^  \S+/\S+\s+(\d+)\s+\d+\s+\d+$", table, re.MULTILINE))
+        for table in output.split("after ")[1:]
+    ]
+    assert len(totals) >= 2, output
+    assert totals[-1] > totals[0] > 0, output
+
+    pids = [int(pid) for pid in re.findall(r"stopped \w+(?: \w+)? \(pid (\d+)\)", output)]
+    assert len(pids) == 3, output  # simulator, worker, Kafka
+    assert not any(_pid_alive(pid) for pid in pids)
