@@ -49,7 +49,8 @@ class Settings:
         _check(bool(self.kafka_bootstrap.strip()), "kafka_bootstrap", "must name at least one host:port")
         for entry in self.kafka_bootstrap.split(","):
             host, _, port = entry.strip().removeprefix("kafka://").rpartition(":")
-            _check(bool(host) and port.isdigit(), "kafka_bootstrap", f"{entry!r} is not host:port")
+            valid = bool(host) and port.isdigit() and 0 < int(port) <= 65_535
+            _check(valid, "kafka_bootstrap", f"{entry!r} is not host:port")
         _check(bool(_APP_ID.match(self.app_id)), "app_id", "use letters, digits, '.', '_' or '-'")
         for name in ("input_topic", "facts_topic", "dead_letter_topic"):
             value = getattr(self, name)
@@ -76,7 +77,11 @@ def _check(ok: bool, name: str, problem: str) -> None:
 
 def _coerce(name: str, raw: Any, target: type[Any], origin: str) -> Any:
     try:
-        if target is int and isinstance(raw, float | bool):
+        # TOML gives typed values: a boolean or a fraction where a number of
+        # seconds or partitions belongs, or a number where a name belongs, is a mistake.
+        if isinstance(raw, bool) or (target is int and isinstance(raw, float)):
+            raise ValueError(raw)
+        if target in (str, Path) and not isinstance(raw, str):
             raise ValueError(raw)
         return target(raw)
     except (TypeError, ValueError) as exc:

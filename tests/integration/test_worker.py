@@ -43,6 +43,13 @@ SCENARIO: list[tuple[bytes | None, bytes]] = [
     (b"c5", event("c5-4", "contact.queued", T + 60_500, "c5", queue="sales", channel="chat")),
     (b"c5", event("c5-5", "contact.abandoned", T + 70_000, "c5")),
     (b"c3", event("c3-2", "contact.flowed_out", T + 302_000, "c3", reason="timeout")),
+    # c7 is transferred, and its events arrive out of order: the abandon first
+    # looks like the end of the sales stint, until the answer and the billing
+    # stint arrive. Net: sales/voice answered (wait 10 s), billing/voice abandoned (30 s).
+    (b"c7", event("c7-1", "contact.queued", T + 100_000, "c7", queue="sales", channel="voice")),
+    (b"c7", event("c7-4", "contact.abandoned", T + 330_000, "c7")),
+    (b"c7", event("c7-2", "contact.answered", T + 110_000, "c7", agent_id="a4")),
+    (b"c7", event("c7-3", "contact.queued", T + 300_000, "c7", queue="billing", channel="voice")),
     (b"again", event("c1-2", "contact.answered", T + 12_000, "c1", agent_id="a1")),  # duplicate
     (
         b"a9",
@@ -52,8 +59,9 @@ SCENARIO: list[tuple[bytes | None, bytes]] = [
     ),
 ]
 
+# Net stints per outcome (published minus retracted).
 EXPECTED_OUTCOMES = {
-    ("sales", "voice", "answered"): 1,
+    ("sales", "voice", "answered"): 2,
     ("sales", "voice", "abandoned"): 1,
     ("sales", "voice", "flowed_out"): 1,
     ("support", "chat", "answered"): 2,
@@ -62,6 +70,8 @@ EXPECTED_OUTCOMES = {
     ("sales", "chat", "answered"): 0,
     ("sales", "chat", "abandoned"): 1,
     ("sales", "chat", "flowed_out"): 0,
+    ("billing", "voice", "answered"): 0,
+    ("billing", "voice", "abandoned"): 1,
 }
 # wait_ms of each stint, by hand: outcome time minus queued time.
 EXPECTED_WAITS_MS = {
@@ -71,15 +81,21 @@ EXPECTED_WAITS_MS = {
     ("c4", "answered"): 6_000,
     ("c5", "answered"): 1_000,
     ("c5", "abandoned"): 9_500,
+    ("c7", "answered"): 10_000,
+    ("c7", "abandoned"): 30_000,
 }
+
+
+def net_outcomes(samples: Samples, queue: str, channel: str, outcome: str) -> float | None:
+    labels = {"queue": queue, "channel": channel, "outcome": outcome}
+    published = sample(samples, "ccpulse_queue_outcomes_total", **labels)
+    retracted = sample(samples, "ccpulse_queue_outcome_retractions_total", **labels)
+    return None if published is None or retracted is None else published - retracted
 
 
 def outcomes_match(expected: dict[tuple[str, str, str], int]) -> Callable[[Samples], bool]:
     def check(samples: Samples) -> bool:
-        return all(
-            sample(samples, "ccpulse_queue_outcomes_total", queue=q, channel=c, outcome=o) == n
-            for (q, c, o), n in expected.items()
-        )
+        return all(net_outcomes(samples, q, c, o) == n for (q, c, o), n in expected.items())
 
     return check
 
@@ -95,15 +111,24 @@ def test_worker_counts_queue_outcomes_per_queue_and_publishes_facts(
     assert sample(samples, "ccpulse_events_consumed_total") == len(SCENARIO)
     assert sample(samples, "ccpulse_duplicate_events_total") == 1
     assert sample(samples, "ccpulse_events_ignored_total") == 1
-    assert sample(samples, "ccpulse_facts_emitted_total") == 6
+    published = sample(samples, "ccpulse_facts_emitted_total", kind="published")
+    retracted = sample(samples, "ccpulse_facts_emitted_total", kind="retracted")
+    assert published is not None
+    assert retracted is not None
+    assert published - retracted == 8
     assert sample(samples, "ccpulse_events_rejected_total", reason="not_json") == 0
-    assert sample(samples, "ccpulse_last_event_timestamp_seconds") == (T + 302_000) / 1000
+    assert sample(samples, "ccpulse_last_event_timestamp_seconds") == (T + 330_000) / 1000
 
-    facts = consume_all(kafka_bootstrap, topic_names["CCPULSE_FACTS_TOPIC"], expected=6)
-    documents = [json.loads(record.value) for record in facts]
-    assert {(d["contact_id"], d["outcome"]): d["wait_ms"] for d in documents} == EXPECTED_WAITS_MS
-    assert {record.key for record in facts} == {b"sales|voice", b"support|chat", b"sales|chat"}
-    assert all("customer_id" not in d for d in documents)
+    facts = consume_all(kafka_bootstrap, topic_names["CCPULSE_FACTS_TOPIC"], expected=int(published + retracted))
+    # What a consumer of the facts topic holds: the latest record per fact_id, minus retractions.
+    latest = {}
+    for record in facts:  # a fact_id's records share a key, hence a partition, hence their order
+        document = json.loads(record.value)
+        latest[document["fact_id"]] = document
+    live = [d for d in latest.values() if not d["retracted"]]
+    assert {(d["contact_id"], d["outcome"]): d["wait_ms"] for d in live} == EXPECTED_WAITS_MS
+    assert {record.key for record in facts} >= {b"sales|voice", b"support|chat", b"sales|chat", b"billing|voice"}
+    assert all("customer_id" not in json.loads(record.value) for record in facts)
 
     assert worker.stop(signal.SIGTERM) == 0, worker.log_tail()
 
@@ -129,7 +154,7 @@ def test_restarted_worker_restores_counts_from_changelog_and_continues(
         (b"c1", event("c1-2", "contact.answered", T + 12_000, "c1", agent_id="a1")),  # old duplicate
     ]
     produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], more)
-    expected = {**EXPECTED_OUTCOMES, ("sales", "voice", "answered"): 2}
+    expected = {**EXPECTED_OUTCOMES, ("sales", "voice", "answered"): 3}
     samples = second.wait_for(outcomes_match(expected))
     second.wait_for(lambda s: sample(s, "ccpulse_duplicate_events_total") == 1)
     assert second.stop(signal.SIGTERM) == 0, second.log_tail()

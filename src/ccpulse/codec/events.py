@@ -88,7 +88,8 @@ def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
     if contact_type is None:
         if event_type in NON_CONTACT_EVENT_TYPES:
             return OtherEvent(event_id=event_id, type=event_type, ts_ms=ts_ms)
-        raise InvalidEvent(RejectReason.UNKNOWN_TYPE, f"type {event_type!r} is not part of the contract")
+        # The value itself stays out of the message: it lands in logs and headers.
+        raise InvalidEvent(RejectReason.UNKNOWN_TYPE, "type is not part of the contract")
 
     queued = contact_type is ContactEventType.QUEUED
     channel_name = _field(document, "channel", str, required=queued)

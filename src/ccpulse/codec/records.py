@@ -12,22 +12,29 @@ from ccpulse.codec import json
 from ccpulse.domain.events import Channel
 from ccpulse.domain.queue_stints import (
     ContactQueueState,
-    PendingOutcome,
+    OutcomeMark,
     QueueOutcome,
     QueueOutcomeFact,
-    QueueStint,
+    StintStart,
 )
 
 FACT_SCHEMA_VERSION = 1
 
 
-def fact_to_json(fact: QueueOutcomeFact) -> bytes:
-    """The contact-facts topic record (``schemas/contact-fact.schema.json``)."""
+def fact_to_json(fact: QueueOutcomeFact, *, retracted: bool = False) -> bytes:
+    """The contact-facts topic record (``schemas/contact-fact.schema.json``).
+
+    ``retracted: true`` withdraws a fact published earlier under the same
+    ``fact_id`` (its contact's events arrived out of order); a consumer that
+    keeps the latest record per ``fact_id`` and drops retracted ones holds the
+    true set of finished stints.
+    """
     return json.dumps(
         {
             "version": FACT_SCHEMA_VERSION,
             "kind": "queue_stint",
             "fact_id": fact.fact_id,
+            "retracted": retracted,
             "contact_id": fact.contact_id,
             "queue": fact.queue,
             "channel": fact.channel.value,
@@ -39,9 +46,10 @@ def fact_to_json(fact: QueueOutcomeFact) -> bytes:
     )
 
 
-def fact_from_json(raw: bytes) -> QueueOutcomeFact:
+def fact_from_json(raw: bytes) -> tuple[QueueOutcomeFact, bool]:
+    """A contact-facts record as (fact, retracted)."""
     document = json.loads(raw)
-    return QueueOutcomeFact(
+    fact = QueueOutcomeFact(
         contact_id=document["contact_id"],
         queue=document["queue"],
         channel=Channel(document["channel"]),
@@ -49,15 +57,13 @@ def fact_from_json(raw: bytes) -> QueueOutcomeFact:
         queued_ts_ms=document["queued_ts"],
         outcome_ts_ms=document["outcome_ts"],
     )
+    return fact, bool(document["retracted"])
 
 
 def state_to_dict(state: ContactQueueState) -> dict[str, Any]:
     return {
-        "stints": [
-            [s.queue, s.channel.value, s.queued_ts_ms, s.outcome and s.outcome.value, s.outcome_ts_ms]
-            for s in state.stints
-        ],
-        "pending": [[p.outcome.value, p.ts_ms] for p in state.pending_outcomes],
+        "starts": [[s.queued_ts_ms, s.queue, s.channel.value] for s in state.starts],
+        "outcomes": [[m.ts_ms, m.event_id, m.outcome.value] for m in state.outcomes],
         "seen": list(state.seen_event_ids),
     }
 
@@ -66,10 +72,9 @@ def state_from_dict(document: dict[str, Any] | None) -> ContactQueueState:
     if not document:
         return ContactQueueState()
     return ContactQueueState(
-        stints=tuple(
-            QueueStint(queue, Channel(channel), queued, outcome and QueueOutcome(outcome), outcome_ts)
-            for queue, channel, queued, outcome, outcome_ts in document["stints"]
+        starts=tuple(StintStart(ts, queue, Channel(channel)) for ts, queue, channel in document["starts"]),
+        outcomes=tuple(
+            OutcomeMark(ts, event_id, QueueOutcome(outcome)) for ts, event_id, outcome in document["outcomes"]
         ),
-        pending_outcomes=tuple(PendingOutcome(QueueOutcome(outcome), ts) for outcome, ts in document["pending"]),
         seen_event_ids=tuple(document["seen"]),
     )

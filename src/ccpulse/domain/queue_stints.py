@@ -2,25 +2,32 @@
 
 A *queue stint* starts with ``contact.queued`` and ends with exactly one
 outcome: answered, abandoned or flowed out (SPEC section 3). A contact can have
-several stints (transfers back to a queue); an outcome belongs to the latest
-stint queued at or before the outcome time. Events may arrive in any order: an
-outcome that arrives before its ``contact.queued`` waits in the state until the
-stint appears. A replayed event (same ``event_id``) changes nothing.
+several stints (transfers back to a queue). The facts are a pure function of
+the *set* of events seen, never of their arrival order:
 
-Attribution is decided when an outcome meets a stint: a stint whose
-``contact.queued`` arrives after a later outcome was already attributed to an
-earlier stint does not take that outcome back.
+- each outcome belongs to the latest stint queued at or before the outcome time;
+- a stint takes the earliest outcome that belongs to it (ties: smallest event id);
+- an outcome with no stint at or before it waits until one arrives.
+
+Because events may arrive in any order, a fact published early can turn out
+wrong: an abandon that arrived before the transfer's ``contact.queued`` first
+looks like the end of the earlier stint. :func:`apply_contact_event` therefore
+returns what changed: facts to publish and previously published facts to
+retract. Folding any permutation of the same events, with any duplicates,
+leaves the same set of published-minus-retracted facts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
 
-# Bounded de-duplication memory per contact: a contact sees a few dozen events
-# in its life; 256 covers long, many-transfer contacts with room to spare.
+# Bounded memory of applied event ids, for the duplicate count: a contact sees
+# a few dozen events in its life; 256 covers long, many-transfer contacts. The
+# facts do not depend on it: stints and outcomes are sets, so a replay of a
+# forgotten event changes nothing either.
 MAX_REMEMBERED_EVENT_IDS = 256
 
 
@@ -54,97 +61,119 @@ class QueueOutcomeFact:
 
     @property
     def fact_id(self) -> str:
-        """Stable identity: the same stint always yields the same id."""
+        """Stable identity of the stint: the same stint always has the same id."""
         return f"{self.contact_id}:{self.queued_ts_ms}"
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStint:
+@dataclass(frozen=True, slots=True, order=True)
+class StintStart:
+    """A ``contact.queued``: one per queued time (a stint's identity)."""
+
+    queued_ts_ms: int
     queue: str
     channel: Channel
-    queued_ts_ms: int
-    outcome: QueueOutcome | None = None
-    outcome_ts_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PendingOutcome:
-    outcome: QueueOutcome
+@dataclass(frozen=True, slots=True, order=True)
+class OutcomeMark:
+    """An answered/abandoned/flowed-out event, not yet tied to a stint."""
+
     ts_ms: int
+    event_id: str
+    outcome: QueueOutcome
 
 
 @dataclass(frozen=True, slots=True)
 class ContactQueueState:
-    """Everything the worker remembers about one contact's queue stints."""
+    """Everything the worker remembers about one contact's queue stints.
 
-    stints: tuple[QueueStint, ...] = ()
-    pending_outcomes: tuple[PendingOutcome, ...] = ()
-    seen_event_ids: tuple[str, ...] = field(default=())
+    ``starts`` is sorted by queued time, ``outcomes`` by (time, event id);
+    both are sets in tuple form so equal event sets give equal states.
+    """
+
+    starts: tuple[StintStart, ...] = ()
+    outcomes: tuple[OutcomeMark, ...] = ()
+    seen_event_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StintChanges:
+    """What one event changed: facts to publish, and earlier facts to withdraw."""
+
+    published: tuple[QueueOutcomeFact, ...] = ()
+    retracted: tuple[QueueOutcomeFact, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.published or self.retracted)
+
+
+NO_CHANGES = StintChanges()
 
 
 def is_duplicate(state: ContactQueueState, event: ContactEvent) -> bool:
-    """True if this event was already applied (at-least-once delivery re-sent it)."""
+    """True if this event id was applied recently (at-least-once delivery re-sent it)."""
     return event.event_id in state.seen_event_ids
 
 
-def apply_contact_event(
-    state: ContactQueueState, event: ContactEvent
-) -> tuple[ContactQueueState, tuple[QueueOutcomeFact, ...]]:
-    """Fold one event into the state; return the new state and newly finished stints."""
+def apply_contact_event(state: ContactQueueState, event: ContactEvent) -> tuple[ContactQueueState, StintChanges]:
+    """Fold one event into the state; return the new state and the facts it changed."""
     if is_duplicate(state, event):
-        return state, ()
+        return state, NO_CHANGES
     seen = (*state.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
-    state = replace(state, seen_event_ids=seen)
+    new_state = replace(state, seen_event_ids=seen)
 
     if event.type is ContactEventType.QUEUED:
         if event.queue is None or event.channel is None:
             # The codec guarantees both; an event built by hand without them is a bug.
             raise ValueError(f"{event.type} needs queue and channel (event {event.event_id})")
-        if any(stint.queued_ts_ms == event.ts_ms for stint in state.stints):
-            return state, ()
-        stint = QueueStint(event.queue, event.channel, event.ts_ms)
-        stints = tuple(sorted((*state.stints, stint), key=lambda s: s.queued_ts_ms))
-        return _settle(replace(state, stints=stints), event.contact_id)
-
-    outcome = OUTCOME_OF_EVENT.get(event.type)
-    if outcome is None:
-        return state, ()
-    pending = (*state.pending_outcomes, PendingOutcome(outcome, event.ts_ms))
-    return _settle(replace(state, pending_outcomes=pending), event.contact_id)
-
-
-def _settle(state: ContactQueueState, contact_id: str) -> tuple[ContactQueueState, tuple[QueueOutcomeFact, ...]]:
-    """Attach pending outcomes to their stints; each stint takes its first outcome only."""
-    stints = list(state.stints)
-    still_pending: list[PendingOutcome] = []
-    facts: list[QueueOutcomeFact] = []
-    for pending in sorted(state.pending_outcomes, key=lambda p: p.ts_ms):
-        index = _stint_index_at(stints, pending.ts_ms)
-        if index is None:
-            still_pending.append(pending)
-            continue
-        stint = stints[index]
-        if stint.outcome is not None:
-            continue  # a second outcome for a finished stint is not a new fact
-        finished = replace(stint, outcome=pending.outcome, outcome_ts_ms=pending.ts_ms)
-        stints[index] = finished
-        facts.append(
-            QueueOutcomeFact(
-                contact_id=contact_id,
-                queue=finished.queue,
-                channel=finished.channel,
-                outcome=pending.outcome,
-                queued_ts_ms=finished.queued_ts_ms,
-                outcome_ts_ms=pending.ts_ms,
-            )
+        new_state = replace(
+            new_state, starts=_with_start(state.starts, StintStart(event.ts_ms, event.queue, event.channel))
         )
-    new_state = replace(state, stints=tuple(stints), pending_outcomes=tuple(still_pending))
-    return new_state, tuple(facts)
+    elif (outcome := OUTCOME_OF_EVENT.get(event.type)) is not None:
+        mark = OutcomeMark(event.ts_ms, event.event_id, outcome)
+        if mark not in state.outcomes:
+            new_state = replace(new_state, outcomes=tuple(sorted((*state.outcomes, mark))))
+    if new_state.starts == state.starts and new_state.outcomes == state.outcomes:
+        return new_state, NO_CHANGES
+    return new_state, _diff(stint_facts(event.contact_id, state), stint_facts(event.contact_id, new_state))
 
 
-def _stint_index_at(stints: list[QueueStint], ts_ms: int) -> int | None:
-    found: int | None = None
-    for index, stint in enumerate(stints):
-        if stint.queued_ts_ms <= ts_ms:
-            found = index
+def _with_start(starts: tuple[StintStart, ...], start: StintStart) -> tuple[StintStart, ...]:
+    same_time = [s for s in starts if s.queued_ts_ms == start.queued_ts_ms]
+    if same_time and same_time[0] <= start:
+        return starts  # two queued events at one instant: the smaller (queue, channel) wins, in any order
+    others = [s for s in starts if s.queued_ts_ms != start.queued_ts_ms]
+    return tuple(sorted((*others, start)))
+
+
+def stint_facts(contact_id: str, state: ContactQueueState) -> dict[str, QueueOutcomeFact]:
+    """The finished stints implied by the state, by fact id."""
+    facts: dict[str, QueueOutcomeFact] = {}
+    for mark in state.outcomes:  # earliest first, so a stint keeps its first outcome
+        start = _latest_start_at(state.starts, mark.ts_ms)
+        if start is None:
+            continue
+        fact = QueueOutcomeFact(contact_id, start.queue, start.channel, mark.outcome, start.queued_ts_ms, mark.ts_ms)
+        facts.setdefault(fact.fact_id, fact)
+    return facts
+
+
+def unattributed_outcomes(state: ContactQueueState) -> tuple[OutcomeMark, ...]:
+    """Outcomes with no stint queued at or before them yet (their ``contact.queued`` is late)."""
+    return tuple(mark for mark in state.outcomes if _latest_start_at(state.starts, mark.ts_ms) is None)
+
+
+def _latest_start_at(starts: tuple[StintStart, ...], ts_ms: int) -> StintStart | None:
+    found: StintStart | None = None
+    for start in starts:
+        if start.queued_ts_ms > ts_ms:
+            break
+        found = start
     return found
+
+
+def _diff(before: dict[str, QueueOutcomeFact], after: dict[str, QueueOutcomeFact]) -> StintChanges:
+    return StintChanges(
+        published=tuple(fact for fact_id, fact in after.items() if before.get(fact_id) != fact),
+        retracted=tuple(fact for fact_id, fact in before.items() if after.get(fact_id) != fact),
+    )

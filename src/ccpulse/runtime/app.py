@@ -58,9 +58,9 @@ class CcpulseApp:
         return bool(recovery.completed.is_set() and not self.app.in_recovery and not self.app.rebalancing)
 
     def outcome_counts(self) -> Iterator[OutcomeCount]:
-        for key, count in list(self.queue_outcomes.items()):
+        for key, (published, retracted) in list(self.queue_outcomes.items()):
             queue, channel, outcome = key.split(OUTCOME_KEY_SEPARATOR)
-            yield OutcomeCount(queue, channel, QueueOutcome(outcome), int(count))
+            yield OutcomeCount(queue, channel, QueueOutcome(outcome), int(published), int(retracted))
 
     async def ingest(self, stream: faust.StreamT[bytes]) -> None:
         """Input topic: validate, dead-letter bad input, re-key contact events by contact."""
@@ -103,19 +103,29 @@ class CcpulseApp:
             if is_duplicate(state, event):
                 self.metrics.duplicates.inc()
                 continue
-            new_state, facts = apply_contact_event(state, event)
+            new_state, changes = apply_contact_event(state, event)
             self.contacts[event.contact_id] = state_to_dict(new_state)
-            for fact in facts:
+            # Retractions first: a consumer never sees two live facts for one stint.
+            for fact, retracted in [(f, True) for f in changes.retracted] + [(f, False) for f in changes.published]:
                 key = f"{fact.queue}{OUTCOME_KEY_SEPARATOR}{fact.channel.value}"
-                await self.facts_topic.send(key=key.encode(), value=fact_to_json(fact))
-                self.metrics.facts_emitted.inc()
+                await self.facts_topic.send(key=key.encode(), value=fact_to_json(fact, retracted=retracted))
+                self.metrics.facts_emitted.labels(kind="retracted" if retracted else "published").inc()
 
     async def count_outcomes(self, stream: faust.StreamT[bytes]) -> None:
-        """Facts, keyed by queue|channel: count outcomes in the co-partitioned table."""
+        """Facts, keyed by queue|channel: count published and retracted outcomes.
+
+        The table value is ``[published, retracted]`` so both metrics stay
+        monotonic counters; the net count is their difference.
+        """
         async for raw in stream:
-            fact = fact_from_json(raw)
+            fact, retracted = fact_from_json(raw)
             key = OUTCOME_KEY_SEPARATOR.join((fact.queue, fact.channel.value, fact.outcome.value))
-            self.queue_outcomes[key] += 1
+            published_count, retracted_count = self.queue_outcomes[key]
+            if retracted:
+                retracted_count += 1
+            else:
+                published_count += 1
+            self.queue_outcomes[key] = [published_count, retracted_count]
 
 
 def contact_events_topic_name(settings: Settings) -> str:
@@ -154,7 +164,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     dead_letter_topic = app.topic(settings.dead_letter_topic)
     # Table keys and values are JSON (Faust's table default), readable with any Kafka tool.
     contacts = app.Table("contacts", partitions=partitions)
-    queue_outcomes = app.Table("queue-outcomes", default=int, partitions=partitions)
+    queue_outcomes = app.Table("queue-outcomes", default=lambda: [0, 0], partitions=partitions)
     metrics = SelfMetrics(registry)
 
     pipeline = CcpulseApp(

@@ -22,14 +22,23 @@ from ccpulse.domain.queue_stints import QueueOutcome
 
 @dataclass(frozen=True, slots=True)
 class OutcomeCount:
+    """Outcome facts of one queue, channel and outcome: published, and later retracted."""
+
     queue: str
     channel: str
     outcome: QueueOutcome
-    count: int
+    published: int
+    retracted: int = 0
 
 
 class QueueOutcomeCollector(Collector):
-    """``ccpulse_queue_outcomes_total{queue,channel,outcome}`` from the live table.
+    """Per-queue outcome counters from the live table, built at scrape time.
+
+    ``ccpulse_queue_outcomes_total`` counts published outcome facts and
+    ``ccpulse_queue_outcome_retractions_total`` the ones later withdrawn
+    (a contact's events arrived out of order across a transfer); the net
+    number of stints with that outcome is the difference. Two counters keep
+    both monotonic for ``rate()``.
 
     ``read_counts`` returns the counts this worker owns now; ``is_ready`` is
     false while tables recover, when counts would be partial and Prometheus
@@ -53,20 +62,30 @@ class QueueOutcomeCollector(Collector):
         )
         if not ready:
             return
-        outcomes = CounterMetricFamily(
+        labels = ["queue", "channel", "outcome"]
+        published = CounterMetricFamily(
             "ccpulse_queue_outcomes",
-            "Finished queue stints by outcome, counted at the outcome time (short abandons included).",
-            labels=["queue", "channel", "outcome"],
+            "Finished queue stints by outcome, counted when the outcome is known (short abandons included).",
+            labels=labels,
         )
-        counts: dict[tuple[str, str], dict[QueueOutcome, int]] = {}
+        retracted = CounterMetricFamily(
+            "ccpulse_queue_outcome_retractions",
+            "Outcome facts withdrawn after out-of-order events showed they belonged to another stint.",
+            labels=labels,
+        )
+        counts: dict[tuple[str, str], dict[QueueOutcome, tuple[int, int]]] = {}
         for item in self._read_counts():
             per_outcome = counts.setdefault((item.queue, item.channel), {})
-            per_outcome[item.outcome] = per_outcome.get(item.outcome, 0) + item.count
+            old_published, old_retracted = per_outcome.get(item.outcome, (0, 0))
+            per_outcome[item.outcome] = (old_published + item.published, old_retracted + item.retracted)
         for (queue, channel), per_outcome in sorted(counts.items()):
             # Export 0 for outcomes not seen yet so rate() and ratios work from the first fact.
             for outcome in QueueOutcome:
-                outcomes.add_metric([queue, channel, outcome.value], float(per_outcome.get(outcome, 0)))
-        yield outcomes
+                published_count, retracted_count = per_outcome.get(outcome, (0, 0))
+                published.add_metric([queue, channel, outcome.value], float(published_count))
+                retracted.add_metric([queue, channel, outcome.value], float(retracted_count))
+        yield published
+        yield retracted
 
 
 class SelfMetrics:
@@ -96,7 +115,8 @@ class SelfMetrics:
         )
         self.facts_emitted = Counter(
             "ccpulse_facts_emitted",
-            "Queue-stint facts published to the contact-facts topic.",
+            "Records written to the contact-facts topic, by kind (published or retracted).",
+            labelnames=["kind"],
             registry=registry,
         )
         self.last_event_time = Gauge(
@@ -104,6 +124,8 @@ class SelfMetrics:
             "Largest event time in the valid input read so far, as a Unix timestamp.",
             registry=registry,
         )
+        for kind in ("published", "retracted"):
+            self.facts_emitted.labels(kind=kind)
         for reason in RejectReason:
             # Known label sets start at 0, so alerts on increase() see the first rejection.
             self.events_rejected.labels(reason=reason.value)
