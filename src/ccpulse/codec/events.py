@@ -9,6 +9,7 @@ dead-letter header). Messages never include field *values*, which may be PII.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +29,14 @@ MAX_ID_LENGTH = 200
 # 2000-01-01 .. 2200-01-01.
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 7_258_118_400_000
+MIN_INT32, MAX_INT32 = -(2**31), 2**31 - 1
+# RFC 3339 date-time (section 5.6) with upper-case T and Z: seconds required,
+# second 60 for a leap second, offsets +hh:mm only. Calendar validity (no
+# 30 February) is left to datetime.fromisoformat.
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d):(?P<second>[0-5]\d|60)"
+    r"(?P<fraction>\.\d+)?(?P<offset>Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
 
 
 class RejectReason(StrEnum):
@@ -83,7 +92,7 @@ def decode_event(raw: bytes) -> DecodedEvent:
 def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
     event_id = _identifier(document, "event_id")
     event_type = _required(document, "type", str)
-    ts_ms = parse_ts(_required(document, "ts", (int, str)))
+    ts_ms = parse_ts(_required(document, "ts", (int, float, str)))
     contact_type = _CONTACT_TYPES.get(event_type)
     if contact_type is None:
         if event_type in NON_CONTACT_EVENT_TYPES:
@@ -92,9 +101,11 @@ def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
         raise InvalidEvent(RejectReason.UNKNOWN_TYPE, "type is not part of the contract")
 
     queued = contact_type is ContactEventType.QUEUED
+    flowed_out = contact_type is ContactEventType.FLOWED_OUT
     channel_name = _field(document, "channel", str, required=queued)
-    reason_name = _field(document, "reason", str, required=contact_type is ContactEventType.FLOWED_OUT)
-    priority = _field(document, "priority", int, required=False)
+    # `reason` belongs to flowed_out; other systems put free text there on other
+    # types (a hang-up cause), which is theirs to send and ours to ignore.
+    reason_name = _field(document, "reason", str, required=True) if flowed_out else None
     return ContactEvent(
         event_id=event_id,
         type=contact_type,
@@ -104,33 +115,51 @@ def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
         channel=None if channel_name is None else _member(_CHANNELS, "channel", channel_name),
         agent_id=_identifier(document, "agent_id", required=contact_type is ContactEventType.ANSWERED),
         reason=None if reason_name is None else _member(_FLOW_OUT_REASONS, "reason", reason_name),
-        priority=priority,
+        priority=_integer(document, "priority"),
         customer_id=_identifier(document, "customer_id", required=False),
+        to_queue=_identifier(document, "to_queue", required=False),
+        resolved=_field(document, "resolved", bool, required=False),
+        disposition=_field(document, "disposition", str, required=False),
         source=_field(document, "source", str, required=False),
         tenant=_field(document, "tenant", str, required=False),
     )
 
 
-def parse_ts(value: int | str) -> int:
-    """Event time as epoch ms, from epoch ms or an RFC 3339 string with offset."""
+def parse_ts(value: int | float | str) -> int:
+    """Event time as epoch ms, from epoch ms or an RFC 3339 string with offset.
+
+    A JSON number with a zero fraction (``1709284500000.0``, ``1.7092845e12``)
+    is an integer in JSON Schema's eyes, so it is accepted as one. A leap
+    second (``23:59:60``) is the instant one second after ``23:59:59``.
+    """
     if isinstance(value, bool):
         raise InvalidEvent(RejectReason.BAD_TIMESTAMP, "ts is a boolean")
-    if isinstance(value, int):
-        ts_ms = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise InvalidEvent(RejectReason.BAD_TIMESTAMP, "ts is not RFC 3339") from exc
-        if parsed.tzinfo is None:
-            raise InvalidEvent(RejectReason.BAD_TIMESTAMP, "ts has no UTC offset")
-        delta = parsed - datetime.fromtimestamp(0, parsed.tzinfo)
-        ts_ms = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidEvent(RejectReason.BAD_TIMESTAMP, "ts in milliseconds must be a whole number")
+        value = int(value)
+    ts_ms = value if isinstance(value, int) else _parse_rfc3339_ms(value)
     if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
         raise InvalidEvent(
             RejectReason.BAD_TIMESTAMP, "ts is outside 2000..2200 (epoch seconds instead of milliseconds?)"
         )
     return ts_ms
+
+
+def _parse_rfc3339_ms(text: str) -> int:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise InvalidEvent(RejectReason.BAD_TIMESTAMP, "ts is not an RFC 3339 date-time with offset")
+    leap_ms = 1000 if match["second"] == "60" else 0
+    offset = "+00:00" if match["offset"] == "Z" else match["offset"]
+    second = "59" if leap_ms else match["second"]
+    iso = f"{match['date']}T{match['hour']}:{match['minute']}:{second}{match['fraction'] or ''}{offset}"
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError as exc:
+        raise InvalidEvent(RejectReason.BAD_TIMESTAMP, "ts is not a calendar date") from exc
+    delta = parsed - datetime.fromtimestamp(0, parsed.tzinfo)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000 + leap_ms
 
 
 def _required(document: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -145,9 +174,23 @@ def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], *
         if required:
             raise InvalidEvent(RejectReason.MISSING_FIELD, f"{name} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, kind):
+    # bool is an int subclass in Python; JSON true is never a number.
+    is_stray_bool = isinstance(value, bool) and kind is not bool
+    if is_stray_bool or not isinstance(value, kind):
         raise InvalidEvent(RejectReason.WRONG_TYPE, f"{name} has type {type(value).__name__}")
     return value
+
+
+def _integer(document: dict[str, Any], name: str) -> int | None:
+    """An optional 32-bit integer; a whole-valued JSON float (``2.0``) counts, as in JSON Schema."""
+    value = _field(document, name, (int, float), required=False)
+    if value is None:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidEvent(RejectReason.WRONG_TYPE, f"{name} must be a whole number")
+    if not MIN_INT32 <= value <= MAX_INT32:
+        raise InvalidEvent(RejectReason.BAD_VALUE, f"{name} must be within -2^31 .. 2^31-1")
+    return int(value)
 
 
 def _identifier(document: dict[str, Any], name: str, *, required: bool = True) -> Any:
@@ -179,6 +222,9 @@ def encode_contact_event(event: ContactEvent) -> bytes:
         "reason": event.reason,
         "priority": event.priority,
         "customer_id": event.customer_id,
+        "to_queue": event.to_queue,
+        "resolved": event.resolved,
+        "disposition": event.disposition,
         "source": event.source,
         "tenant": event.tenant,
     }

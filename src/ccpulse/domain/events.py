@@ -62,7 +62,8 @@ class ContactEvent:
     """One step in a contact's life.
 
     ``queue`` and ``channel`` are required on ``contact.queued`` and optional
-    elsewhere; ``agent_id`` is required on ``contact.answered``.
+    elsewhere; ``agent_id`` is required on ``contact.answered`` and ``reason``
+    on ``contact.flowed_out`` (the only type it is kept for).
     ``customer_id`` never leaves the worker in clear text.
     """
 
@@ -76,5 +77,8 @@ class ContactEvent:
     reason: FlowOutReason | None = None
     priority: int | None = None
     customer_id: str | None = None
+    to_queue: str | None = None
+    resolved: bool | None = None
+    disposition: str | None = None
     source: str | None = None
     tenant: str | None = None
