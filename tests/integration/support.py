@@ -31,6 +31,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_worker_to_exit(env: Mapping[str, str], timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run ``ccpulse worker`` in the foreground, for runs expected to stop on their own."""
+    return subprocess.run(
+        [str(CCPULSE), "worker"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 def unique_names() -> dict[str, str]:
     """Settings that isolate one test's app and topics on a shared broker."""
     run = uuid.uuid4().hex[:8]

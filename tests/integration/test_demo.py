@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.support import pid_alive
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.slow
@@ -45,4 +38,4 @@ def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Pa
 
     pids = [int(pid) for pid in re.findall(r"stopped \w+(?: \w+)? \(pid (\d+)\)", output)]
     assert len(pids) == 3, output  # simulator, worker, Kafka
-    assert not any(_pid_alive(pid) for pid in pids)
+    assert not any(pid_alive(pid) for pid in pids)

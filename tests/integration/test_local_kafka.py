@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.conftest import REPO_ROOT, load_kafkactl
+from tests.integration.support import pid_alive
 
 
 async def _topics(bootstrap: str, create: str | None = None) -> set[str]:
@@ -24,14 +24,6 @@ async def _topics(bootstrap: str, create: str | None = None) -> set[str]:
         await admin.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_broker_restart_keeps_topics_and_port_and_stop_leaves_no_process(tmp_path: Path) -> None:
     kafkactl = load_kafkactl()
     broker = kafkactl.LocalKafka(run_dir=tmp_path / "kafka", port=0)
@@ -41,7 +33,7 @@ def test_broker_restart_keeps_topics_and_port_and_stop_leaves_no_process(tmp_pat
         assert "kept" in asyncio.run(_topics(broker.bootstrap, create="kept"))
     finally:
         broker.stop()
-    assert not _alive(first_pid)
+    assert not pid_alive(first_pid)
 
     again = kafkactl.LocalKafka(run_dir=tmp_path / "kafka")
     again.start()

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 from collections.abc import Callable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ccpulse.codec import json
 from tests.integration.support import (
-    CCPULSE,
     Samples,
     WorkerProcess,
     consume_all,
     event,
     free_port,
     produce,
+    run_worker_to_exit,
     sample,
     unique_names,
 )
@@ -196,8 +194,7 @@ def test_bad_input_goes_to_dead_letter_topic_with_reason_and_origin(
 
 
 def test_worker_fails_fast_naming_the_setting_when_no_broker_answers(tmp_path: object) -> None:
-    env = {**os.environ, **unique_names(), "CCPULSE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
-    done = subprocess.run([str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False)
+    done = run_worker_to_exit({**unique_names(), "CCPULSE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"})
     assert done.returncode == 2
     assert "kafka_bootstrap" in done.stderr
     assert "CCPULSE_KAFKA_BOOTSTRAP" in done.stderr
@@ -215,8 +212,9 @@ def test_worker_refuses_a_facts_topic_with_the_wrong_partition_count(
             await admin.close()
 
     asyncio.run(create())
-    env = {**os.environ, **topic_names, "CCPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CCPULSE_TOPIC_PARTITIONS": "4"}
-    done = subprocess.run([str(CCPULSE), "worker"], env=env, capture_output=True, text=True, timeout=90, check=False)
+    done = run_worker_to_exit(
+        {**topic_names, "CCPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CCPULSE_TOPIC_PARTITIONS": "4"}
+    )
     assert done.returncode == 2
     assert "facts_topic" in done.stderr
     assert "2 partitions" in done.stderr
