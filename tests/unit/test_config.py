@@ -5,6 +5,7 @@ Every test passes ``environ`` explicitly, so the process environment never leaks
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,12 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(AttributeError):
         settings.metrics_port = 1  # type: ignore[misc]
+
+
+def test_shipped_example_config_loads_and_lists_every_setting() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "ccpulse.example.toml"
+
+    assert load_settings(example, environ={}) == Settings()
+    lines = [line for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")]
+    keys = {line.split("=", 1)[0].strip() for line in lines}
+    assert keys == {f.name for f in fields(Settings)}
