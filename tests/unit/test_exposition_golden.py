@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
 from ccpulse.codec.events import RejectReason
-from ccpulse.domain.queue_stints import QueueOutcome
+from ccpulse.domain.facts import QueueOutcome
 from ccpulse.telemetry.metrics import OutcomeCount, QueueOutcomeCollector, SelfMetrics
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "metrics.prom"

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ccpulse.codec.events import RejectReason
-from ccpulse.domain.queue_stints import QueueOutcome
+from ccpulse.domain.facts import QueueOutcome
 from ccpulse.telemetry.metrics import OutcomeCount, QueueOutcomeCollector, SelfMetrics
 
 OUTCOMES_TOTAL = "ccpulse_queue_outcomes_total"

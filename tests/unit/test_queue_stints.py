@@ -18,13 +18,12 @@ from hypothesis import strategies as st
 from ccpulse.codec import json
 from ccpulse.codec.records import state_from_dict, state_to_dict
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType, FlowOutReason
+from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 from ccpulse.domain.queue_stints import (
     MAX_REMEMBERED_EVENT_IDS,
     NO_CHANGES,
     OUTCOME_OF_EVENT,
     ContactQueueState,
-    QueueOutcome,
-    QueueOutcomeFact,
     StintChanges,
     apply_contact_event,
     stint_facts,

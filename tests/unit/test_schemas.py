@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from ccpulse.codec.events import MAX_TS_MS, MIN_TS_MS, InvalidEvent, OtherEvent, decode_event
 from ccpulse.codec.records import fact_to_json
 from ccpulse.domain.events import NON_CONTACT_EVENT_TYPES, Channel, ContactEvent, ContactEventType, FlowOutReason
-from ccpulse.domain.queue_stints import QueueOutcome, QueueOutcomeFact
+from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"

@@ -10,11 +10,10 @@ from typing import Any
 
 from ccpulse.codec import json
 from ccpulse.domain.events import Channel
+from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 from ccpulse.domain.queue_stints import (
     ContactQueueState,
     OutcomeMark,
-    QueueOutcome,
-    QueueOutcomeFact,
     StintStart,
 )
 

@@ -20,9 +20,9 @@ leaves the same set of published-minus-retracted facts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
+from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 
 # Bounded memory of applied event ids, for the duplicate count: a contact sees
 # a few dozen events in its life; 256 covers long, many-transfer contacts. The
@@ -31,38 +31,11 @@ from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
 MAX_REMEMBERED_EVENT_IDS = 256
 
 
-class QueueOutcome(StrEnum):
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"
-    FLOWED_OUT = "flowed_out"
-
-
 OUTCOME_OF_EVENT: dict[ContactEventType, QueueOutcome] = {
     ContactEventType.ANSWERED: QueueOutcome.ANSWERED,
     ContactEventType.ABANDONED: QueueOutcome.ABANDONED,
     ContactEventType.FLOWED_OUT: QueueOutcome.FLOWED_OUT,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class QueueOutcomeFact:
-    """The record behind queue KPIs: one finished queue stint."""
-
-    contact_id: str
-    queue: str
-    channel: Channel
-    outcome: QueueOutcome
-    queued_ts_ms: int
-    outcome_ts_ms: int
-
-    @property
-    def wait_ms(self) -> int:
-        return self.outcome_ts_ms - self.queued_ts_ms
-
-    @property
-    def fact_id(self) -> str:
-        """Stable identity of the stint: the same stint always has the same id."""
-        return f"{self.contact_id}:{self.queued_ts_ms}"
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -28,7 +28,8 @@ from ccpulse.codec.events import InvalidEvent, RejectReason, decode_event, encod
 from ccpulse.codec.records import fact_from_json, fact_to_json, state_from_dict, state_to_dict
 from ccpulse.config import Settings
 from ccpulse.domain.events import ContactEvent
-from ccpulse.domain.queue_stints import QueueOutcome, apply_contact_event, is_duplicate
+from ccpulse.domain.facts import QueueOutcome
+from ccpulse.domain.queue_stints import apply_contact_event, is_duplicate
 from ccpulse.telemetry.metrics import OutcomeCount, QueueOutcomeCollector, SelfMetrics
 
 logger = logging.getLogger(__name__)

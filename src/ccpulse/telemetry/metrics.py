@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ccpulse.codec.events import RejectReason
-from ccpulse.domain.queue_stints import QueueOutcome
+from ccpulse.domain.facts import QueueOutcome
 
 
 @dataclass(frozen=True, slots=True)
