@@ -40,20 +40,37 @@ class FlowOutReason(StrEnum):
     OTHER = "other"
 
 
-# Event types of the contract that a contact-outcome consumer recognises but
-# does not act on; they are valid input, not dead letters.
+class AgentState(StrEnum):
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    BUSY = "busy"
+    ACW = "acw"
+    AWAY = "away"
+
+
+class SurveyKind(StrEnum):
+    CSAT = "csat"  # 1-5, satisfied = 4 or 5
+    NPS = "nps"  # 0-10, promoter 9-10, detractor 0-6
+    CES = "ces"  # 1-7, mean
+    ESAT = "esat"  # 1-5 from agents about their own work, mean
+
+
+class TicketEventType(StrEnum):
+    CREATED = "ticket.created"
+    REPLIED = "ticket.replied"
+    ESCALATED = "ticket.escalated"
+    SOLVED = "ticket.solved"
+    REOPENED = "ticket.reopened"
+    CLOSED = "ticket.closed"
+
+
+AGENT_STATE_CHANGED = "agent.state_changed"
+SURVEY_SUBMITTED = "survey.submitted"
+STREAM_WATERMARK = "stream.watermark"
+
+# Event types of the contract other than contact.*.
 NON_CONTACT_EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "agent.state_changed",
-        "ticket.created",
-        "ticket.replied",
-        "ticket.escalated",
-        "ticket.solved",
-        "ticket.reopened",
-        "ticket.closed",
-        "survey.submitted",
-        "stream.watermark",
-    }
+    {AGENT_STATE_CHANGED, SURVEY_SUBMITTED, STREAM_WATERMARK} | {t.value for t in TicketEventType}
 )
 
 
@@ -82,3 +99,67 @@ class ContactEvent:
     disposition: str | None = None
     source: str | None = None
     tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """``agent.state_changed``: from ``ts_ms`` on, the agent is in ``state``."""
+
+    event_id: str
+    ts_ms: int
+    agent_id: str
+    state: AgentState
+    reason: str | None = None
+    queues: tuple[str, ...] = ()
+    team: str | None = None
+    source: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """A step in a ticket's life. ``queue`` and ``channel`` are required on ``ticket.created``;
+    ``agent_id`` and ``public`` on ``ticket.replied``."""
+
+    event_id: str
+    type: TicketEventType
+    ts_ms: int
+    ticket_id: str
+    queue: str | None = None
+    channel: Channel | None = None
+    agent_id: str | None = None
+    public: bool | None = None
+    source: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyEvent:
+    """``survey.submitted``: a score for a contact or a ticket.
+
+    Queue, channel and agent are taken from the rated contact/ticket when not
+    given here.
+    """
+
+    event_id: str
+    ts_ms: int
+    kind: SurveyKind
+    score: float
+    contact_id: str | None = None
+    ticket_id: str | None = None
+    queue: str | None = None
+    channel: Channel | None = None
+    agent_id: str | None = None
+    source: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatermarkEvent:
+    """``stream.watermark``: advances stream time on its partition; nothing else."""
+
+    event_id: str
+    ts_ms: int
+
+
+CanonicalEvent = ContactEvent | AgentEvent | TicketEvent | SurveyEvent | WatermarkEvent

@@ -20,28 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ccpulse.domain.events import Channel
+from ccpulse.domain.events import AgentState, Channel, SurveyKind
 
 
 class QueueOutcome(StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     FLOWED_OUT = "flowed_out"
-
-
-class AgentState(StrEnum):
-    LOGGED_OUT = "logged_out"
-    AVAILABLE = "available"
-    BUSY = "busy"
-    ACW = "acw"
-    AWAY = "away"
-
-
-class SurveyKind(StrEnum):
-    CSAT = "csat"  # 1-5, satisfied = 4 or 5
-    NPS = "nps"  # 0-10, promoter 9-10, detractor 0-6
-    CES = "ces"  # 1-7, mean
-    ESAT = "esat"  # 1-5 from agents about their own work, mean
 
 
 class TicketStep(StrEnum):
