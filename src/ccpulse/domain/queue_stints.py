@@ -123,7 +123,7 @@ def stint_facts(contact_id: str, state: ContactQueueState) -> dict[str, QueueOut
     """The finished stints implied by the state, by fact id."""
     facts: dict[str, QueueOutcomeFact] = {}
     for mark in state.outcomes:  # earliest first, so a stint keeps its first outcome
-        start = _latest_start_at(state.starts, mark.ts_ms)
+        start = latest_start_at(state.starts, mark.ts_ms)
         if start is None:
             continue
         fact = QueueOutcomeFact(contact_id, start.queue, start.channel, mark.outcome, start.queued_ts_ms, mark.ts_ms)
@@ -133,10 +133,11 @@ def stint_facts(contact_id: str, state: ContactQueueState) -> dict[str, QueueOut
 
 def unattributed_outcomes(state: ContactQueueState) -> tuple[OutcomeMark, ...]:
     """Outcomes with no stint queued at or before them yet (their ``contact.queued`` is late)."""
-    return tuple(mark for mark in state.outcomes if _latest_start_at(state.starts, mark.ts_ms) is None)
+    return tuple(mark for mark in state.outcomes if latest_start_at(state.starts, mark.ts_ms) is None)
 
 
-def _latest_start_at(starts: tuple[StintStart, ...], ts_ms: int) -> StintStart | None:
+def latest_start_at(starts: tuple[StintStart, ...], ts_ms: int) -> StintStart | None:
+    """The stint a contact was in at ``ts_ms``: the latest queued at or before it."""
     found: StintStart | None = None
     for start in starts:
         if start.queued_ts_ms > ts_ms:

@@ -1,0 +1,152 @@
+"""One contact's whole life: queue stints, handling segments, and the facts they yield.
+
+Combines :mod:`queue_stints` (arrivals and outcomes) and :mod:`handling`
+(talk, hold, ACW). All facts are a pure function of the set of events seen
+and of stream time (for ACW timeouts); every call returns what changed since
+the previous state as facts to publish and facts to retract, so a consumer
+that applies the changes in order holds exactly the facts of the event set,
+whatever order the events came in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from ccpulse.domain.events import ContactEvent, ContactEventType
+from ccpulse.domain.facts import HandlingFact, QueueArrivalFact, QueueOutcomeFact
+from ccpulse.domain.handling import (
+    HandlingState,
+    SegmentPlace,
+    add_handling_event,
+    handling_facts,
+    next_timeout_ms,
+)
+from ccpulse.domain.queue_stints import (
+    ContactQueueState,
+    is_duplicate,
+    latest_start_at,
+    stint_facts,
+)
+from ccpulse.domain.queue_stints import (
+    apply_contact_event as apply_stint_event,
+)
+
+ContactFact = QueueArrivalFact | QueueOutcomeFact | HandlingFact
+
+
+@dataclass(frozen=True, slots=True)
+class FactChanges:
+    """Facts to publish and earlier facts to withdraw, in that order of importance:
+    a consumer applies ``retracted`` before ``published``."""
+
+    published: tuple[ContactFact, ...] = ()
+    retracted: tuple[ContactFact, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.published or self.retracted)
+
+
+NO_CHANGES = FactChanges()
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRules:
+    """What the contact lifecycle needs from configuration."""
+
+    acw_timeout_ms: Callable[[str], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactState:
+    stints: ContactQueueState = field(default_factory=ContactQueueState)
+    handling: HandlingState = field(default_factory=HandlingState)
+    customer_key: str | None = None  # keyed hash, never the customer id
+
+    @property
+    def seen_event_ids(self) -> tuple[str, ...]:
+        return self.stints.seen_event_ids
+
+
+def _place_at(state: ContactState) -> Callable[[int], SegmentPlace | None]:
+    starts = state.stints.starts
+
+    def place_at(ts_ms: int) -> SegmentPlace | None:
+        start = latest_start_at(starts, ts_ms)
+        return None if start is None else SegmentPlace(start.queue, start.channel)
+
+    return place_at
+
+
+def contact_facts(contact_id: str, state: ContactState, rules: ContactRules, now_ms: int) -> dict[str, ContactFact]:
+    """Every fact the state implies at stream time ``now_ms``, keyed by kind and fact id."""
+    facts: dict[str, ContactFact] = {}
+    for start in state.stints.starts:
+        arrival = QueueArrivalFact(contact_id, start.queue, start.channel, start.queued_ts_ms)
+        facts[f"arrival:{arrival.fact_id}"] = arrival
+    for fact_id, outcome in stint_facts(contact_id, state.stints).items():
+        facts[f"outcome:{fact_id}"] = outcome
+    handled = handling_facts(
+        contact_id, state.handling, _place_at(state), rules.acw_timeout_ms, now_ms, customer_key=state.customer_key
+    )
+    for fact_id, handling in handled.items():
+        facts[f"handling:{fact_id}"] = handling
+    return facts
+
+
+def diff(before: dict[str, ContactFact], after: dict[str, ContactFact]) -> FactChanges:
+    return FactChanges(
+        published=tuple(fact for key, fact in after.items() if before.get(key) != fact),
+        retracted=tuple(fact for key, fact in before.items() if after.get(key) != fact),
+    )
+
+
+def apply_event(
+    state: ContactState,
+    event: ContactEvent,
+    rules: ContactRules,
+    now_ms: int,
+    customer_key: str | None = None,
+) -> tuple[ContactState, FactChanges]:
+    """Fold one event in at stream time ``now_ms``; return the new state and what changed.
+
+    ``customer_key`` is the keyed hash of the event's customer id, computed by
+    the caller (who holds the key); the first one seen sticks.
+    """
+    if is_duplicate(state.stints, event):
+        return state, NO_CHANGES
+    stints, _ = apply_stint_event(state.stints, event)
+    new_state = replace(
+        state,
+        stints=stints,
+        handling=add_handling_event(state.handling, event),
+        customer_key=state.customer_key or customer_key,
+    )
+    if event.type is ContactEventType.QUEUED and new_state.stints.starts == state.stints.starts:
+        return new_state, NO_CHANGES
+    before = contact_facts(event.contact_id, state, rules, now_ms)
+    after = contact_facts(event.contact_id, new_state, rules, now_ms)
+    return new_state, diff(before, after)
+
+
+def advance_time(contact_id: str, state: ContactState, rules: ContactRules, before_ms: int, now_ms: int) -> FactChanges:
+    """Facts that stream time moving from ``before_ms`` to ``now_ms`` completes (ACW timeouts)."""
+    deadline = next_timeout_ms(state.handling, _place_at(state), rules.acw_timeout_ms)
+    if deadline is None or deadline > now_ms:
+        return NO_CHANGES
+    return diff(contact_facts(contact_id, state, rules, before_ms), contact_facts(contact_id, state, rules, now_ms))
+
+
+def next_deadline_ms(state: ContactState, rules: ContactRules) -> int | None:
+    """When this contact next needs :func:`advance_time` (None: no timer pending)."""
+    return next_timeout_ms(state.handling, _place_at(state), rules.acw_timeout_ms)
+
+
+def waiting_since_ms(state: ContactState) -> list[tuple[str, str, int]]:
+    """Stints still waiting (no outcome yet): (queue, channel, queued_ts_ms), for the live view."""
+    finished = {fact.queued_ts_ms for fact in stint_facts("", state.stints).values()}
+    return [
+        (start.queue, start.channel.value, start.queued_ts_ms)
+        for start in state.stints.starts
+        if start.queued_ts_ms not in finished
+    ]

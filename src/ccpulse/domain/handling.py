@@ -1,0 +1,270 @@
+"""Handling segments of one contact: answer, talk with holds, end, after-contact work.
+
+A *handling segment* starts when an agent answers (``contact.answered``) and
+is complete when that agent's wrap-up ends (``contact.wrapup_ended``) or the
+ACW timeout passes. SPEC section 3 rules, applied to the *set* of events seen
+(never to their arrival order):
+
+- The conversation of a segment ends at the first ``contact.ended`` or
+  ``contact.transferred`` at or after the answer, of the same agent when the
+  end names one.
+- Holds belong to the segment in conversation at their time (the same agent
+  when named); a start opens a hold, an end closes the open one, a hold still
+  open at the conversation end closes there. talk = ended - answered - hold.
+- A wrap-up belongs to a segment of its agent whose conversation ended at or
+  before it: the one in the wrap-up's queue if several await wrap-up, else the
+  most recent. acw = wrapup - ended.
+- With no wrap-up by ``ended + acw_timeout`` the segment completes there with
+  acw = timeout (``acw_timed_out``); a wrap-up at or after that instant counts
+  as the timeout too, so it changes nothing.
+
+Only the timeout depends on time: a segment whose wrap-up has not arrived is
+complete once stream time reaches ``ended + acw_timeout``. A wrap-up stamped
+before that instant but delivered after the timeout fired replaces the
+timeout fact (the engine retracts it), so the final facts do not depend on
+arrival order; SPEC's "a wrap-up arriving after its segment timed out changes
+nothing" is read in event time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
+from ccpulse.domain.facts import HandlingFact
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AnswerMark:
+    ts_ms: int
+    agent_id: str
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EndMark:
+    """``contact.ended`` or ``contact.transferred``."""
+
+    ts_ms: int
+    event_id: str
+    agent_id: str | None
+    transferred: bool
+    resolved: bool | None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class HoldMark:
+    ts_ms: int
+    event_id: str
+    agent_id: str | None
+    started: bool
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WrapupMark:
+    ts_ms: int
+    event_id: str
+    agent_id: str | None
+    queue: str | None
+    disposition: str | None
+    resolved: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandlingState:
+    """The handling-relevant events of one contact, each kind as a sorted set."""
+
+    answers: tuple[AnswerMark, ...] = ()
+    ends: tuple[EndMark, ...] = ()
+    holds: tuple[HoldMark, ...] = ()
+    wrapups: tuple[WrapupMark, ...] = ()
+
+
+Mark = TypeVar("Mark", AnswerMark, EndMark, HoldMark, WrapupMark)
+
+
+def _insert(marks: tuple[Mark, ...], mark: Mark) -> tuple[Mark, ...]:
+    if any(existing.event_id == mark.event_id for existing in marks):
+        return marks
+    merged = list(marks)
+    merged.append(mark)
+    merged.sort()
+    return tuple(merged)
+
+
+def add_handling_event(state: HandlingState, event: ContactEvent) -> HandlingState:
+    """Record one event; events that are not about handling leave the state as it is."""
+    kind = event.type
+    if kind is ContactEventType.ANSWERED:
+        if event.agent_id is None:
+            raise ValueError(f"{kind} needs agent_id (event {event.event_id})")
+        return replace(state, answers=_insert(state.answers, AnswerMark(event.ts_ms, event.agent_id, event.event_id)))
+    if kind in (ContactEventType.ENDED, ContactEventType.TRANSFERRED):
+        mark = EndMark(
+            event.ts_ms, event.event_id, event.agent_id, kind is ContactEventType.TRANSFERRED, event.resolved
+        )
+        return replace(state, ends=_insert(state.ends, mark))
+    if kind in (ContactEventType.HOLD_STARTED, ContactEventType.HOLD_ENDED):
+        hold = HoldMark(event.ts_ms, event.event_id, event.agent_id, kind is ContactEventType.HOLD_STARTED)
+        return replace(state, holds=_insert(state.holds, hold))
+    if kind is ContactEventType.WRAPUP_ENDED:
+        wrapup = WrapupMark(event.ts_ms, event.event_id, event.agent_id, event.queue, event.disposition, event.resolved)
+        return replace(state, wrapups=_insert(state.wrapups, wrapup))
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPlace:
+    """Where a segment's contact waited: the queue stint its answer belongs to."""
+
+    queue: str
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A segment as far as it is known: ``end`` is None while the agent still talks."""
+
+    answer: AnswerMark
+    place: SegmentPlace
+    end: EndMark | None
+    hold_ms: int
+    hold_count: int
+
+
+def conversations(state: HandlingState, place_at: Callable[[int], SegmentPlace | None]) -> list[Conversation]:
+    """Every answered segment whose queue is known, with its conversation end and holds."""
+    found: list[Conversation] = []
+    used_ends: set[str] = set()
+    for answer in state.answers:
+        place = place_at(answer.ts_ms)
+        if place is None:
+            continue  # the stint's contact.queued has not arrived yet
+        end = _conversation_end(state, answer, used_ends)
+        if end is not None:
+            used_ends.add(end.event_id)
+        hold_ms, hold_count = _holds(state, answer, end)
+        found.append(Conversation(answer, place, end, hold_ms, hold_count))
+    return found
+
+
+def _conversation_end(state: HandlingState, answer: AnswerMark, used: set[str]) -> EndMark | None:
+    next_answer_ts = _next_answer_ts(state, answer)
+    for end in state.ends:
+        if end.ts_ms < answer.ts_ms or end.event_id in used:
+            continue
+        if end.agent_id is not None and end.agent_id != answer.agent_id:
+            continue
+        if end.agent_id is None and next_answer_ts is not None and end.ts_ms >= next_answer_ts:
+            return None  # an anonymous end after the next answer belongs to that one
+        return end
+    return None
+
+
+def _next_answer_ts(state: HandlingState, answer: AnswerMark) -> int | None:
+    later = [a.ts_ms for a in state.answers if a > answer]
+    return min(later) if later else None
+
+
+def _holds(state: HandlingState, answer: AnswerMark, end: EndMark | None) -> tuple[int, int]:
+    """Total hold time and number of holds inside ``[answer, end]`` for this agent."""
+    stop_ms = end.ts_ms if end is not None else None
+    total_ms = 0
+    count = 0
+    open_since: int | None = None
+    for hold in state.holds:
+        if hold.ts_ms < answer.ts_ms or (stop_ms is not None and hold.ts_ms > stop_ms):
+            continue
+        if hold.agent_id is not None and hold.agent_id != answer.agent_id:
+            continue
+        if hold.started and open_since is None:
+            open_since = hold.ts_ms
+        elif not hold.started and open_since is not None:
+            total_ms += hold.ts_ms - open_since
+            count += 1
+            open_since = None
+    if open_since is not None and stop_ms is not None:
+        total_ms += stop_ms - open_since  # a hold still open when the conversation ends closes there
+        count += 1
+    return total_ms, count
+
+
+def handling_facts(
+    contact_id: str,
+    state: HandlingState,
+    place_at: Callable[[int], SegmentPlace | None],
+    acw_timeout_ms: Callable[[str], int],
+    now_ms: int,
+    *,
+    customer_key: str | None = None,
+) -> dict[str, HandlingFact]:
+    """Completed segments by fact id, as of stream time ``now_ms``."""
+    ended = [c for c in conversations(state, place_at) if c.end is not None]
+    wrapup_of = _assign_wrapups(state, ended)
+    facts: dict[str, HandlingFact] = {}
+    for conversation in ended:
+        end = conversation.end
+        assert end is not None
+        deadline_ms = end.ts_ms + acw_timeout_ms(conversation.place.queue)
+        wrapup = wrapup_of.get(conversation.answer.event_id)
+        if wrapup is not None and wrapup.ts_ms < deadline_ms:
+            completed_ms, timed_out = wrapup.ts_ms, False
+        elif wrapup is not None or now_ms >= deadline_ms:
+            completed_ms, timed_out = deadline_ms, True
+        else:
+            continue  # still in after-contact work
+        resolved = wrapup.resolved if wrapup is not None and wrapup.resolved is not None else end.resolved
+        fact = HandlingFact(
+            contact_id=contact_id,
+            queue=conversation.place.queue,
+            channel=conversation.place.channel,
+            agent_id=conversation.answer.agent_id,
+            answered_ts_ms=conversation.answer.ts_ms,
+            ended_ts_ms=end.ts_ms,
+            completed_ts_ms=completed_ms,
+            hold_ms=conversation.hold_ms,
+            hold_count=conversation.hold_count,
+            acw_timed_out=timed_out,
+            transferred=end.transferred,
+            resolved=resolved,
+            disposition=wrapup.disposition if wrapup is not None else None,
+            customer_key=customer_key,
+        )
+        facts[fact.fact_id] = fact
+    return facts
+
+
+def _assign_wrapups(state: HandlingState, ended: list[Conversation]) -> dict[str, WrapupMark]:
+    """Answer event id -> the wrap-up that completes that segment (SPEC section 3 rule)."""
+    assigned: dict[str, WrapupMark] = {}
+    for wrapup in state.wrapups:
+        awaiting = [
+            c
+            for c in ended
+            if c.end is not None
+            and c.end.ts_ms <= wrapup.ts_ms
+            and c.answer.event_id not in assigned
+            and (wrapup.agent_id is None or c.answer.agent_id == wrapup.agent_id)
+        ]
+        if not awaiting:
+            continue
+        in_queue = [c for c in awaiting if wrapup.queue is not None and c.place.queue == wrapup.queue]
+        chosen = max(in_queue or awaiting, key=lambda c: (c.end.ts_ms if c.end else 0, c.answer))
+        assigned[chosen.answer.event_id] = wrapup
+    return assigned
+
+
+def next_timeout_ms(
+    state: HandlingState, place_at: Callable[[int], SegmentPlace | None], acw_timeout_ms: Callable[[str], int]
+) -> int | None:
+    """The earliest stream time at which a segment of this contact completes by timeout, if any."""
+    ended = [c for c in conversations(state, place_at) if c.end is not None]
+    wrapup_of = _assign_wrapups(state, ended)
+    deadlines = [
+        c.end.ts_ms + acw_timeout_ms(c.place.queue)
+        for c in ended
+        if c.end is not None and c.answer.event_id not in wrapup_of
+    ]
+    return min(deadlines) if deadlines else None
