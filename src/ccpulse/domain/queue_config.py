@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ccpulse.domain.windows import DailyReset, InvalidWindowSetting
+
 DEFAULT_SL_THRESHOLDS_S = (20, 30, 60)
 # Bounds of the wait histograms (seconds). Every SL threshold and the
 # short-abandon threshold are added, so "within T" can be read off a bucket edge.
@@ -64,12 +66,19 @@ class QueueConfig:
             "must not be negative",
         )
         check(all(b > 0 for b in self.wait_bounds_s), "wait_bounds_s", "must be positive seconds")
-        check(_valid_hhmm(self.daily_reset), "daily_reset", "must be HH:MM, e.g. 00:00 or 06:30")
-        check(_valid_zone(self.time_zone), "time_zone", f"{self.time_zone!r} is not an IANA time zone")
+        try:
+            DailyReset(time_zone=self.time_zone, daily_reset=self.daily_reset)
+        except InvalidWindowSetting as exc:
+            raise QueueConfigError(f"{exc}{where}") from exc
         # Histogram bounds always include the thresholds that KPIs read off them.
         needed = set(thresholds) | ({self.short_abandon_s} if self.short_abandon_s else set())
         bounds = tuple(sorted(set(self.wait_bounds_s) | needed))
         object.__setattr__(self, "wait_bounds_s", bounds)
+
+    @property
+    def reset(self) -> DailyReset:
+        """The queue's ``today`` window rule."""
+        return DailyReset(time_zone=self.time_zone, daily_reset=self.daily_reset)
 
     @property
     def short_abandon_ms(self) -> int:
@@ -82,24 +91,6 @@ class QueueConfig:
     @property
     def repeat_window_ms(self) -> int:
         return self.repeat_window_h * 3_600_000
-
-
-def _valid_hhmm(text: str) -> bool:
-    hours, sep, minutes = text.partition(":")
-    return (
-        sep == ":" and len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
-        and int(hours) < 24 and int(minutes) < 60
-    )  # fmt: skip
-
-
-def _valid_zone(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - only on validation
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
