@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--queues", default="sales,support,billing", help="comma-separated queue names")
     simulate.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-' for stdout)")
     simulate.add_argument("--as-fast-as-possible", action="store_true", help="do not pace events by their time")
+    simulate.add_argument(
+        "--mixed", action="store_true", help="also agent state changes, surveys and email tickets, not only contacts"
+    )
     return parser
 
 
@@ -94,6 +97,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         seed=args.seed,
         queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
         paced=not args.as_fast_as_possible,
+        mixed=args.mixed,
     )
     try:
         return asyncio.run(run_simulation(plan, settings, args.output))

@@ -7,6 +7,7 @@ queue-stint core must give one fact per stint. Start time T0 is
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,15 @@ async def test_run_simulation_writes_one_ndjson_line_per_generated_event(tmp_pat
     assert len(lines) == expected_count
     decoded = [decode_event(line) for line in lines]
     assert len({event.contact_id for event in decoded if isinstance(event, ContactEvent)}) == 40
+
+
+def test_mixed_stream_adds_agents_surveys_and_tickets_all_valid_and_in_time_order() -> None:
+    plan = SimulationPlan(contacts=400, mixed=True, seed=7, queues=tuple(f"q{n}" for n in range(50)))
+    events = list(ContactGenerator(plan, T0_MS).events())
+
+    types = {event["type"] for _, event in events}
+    assert {"agent.state_changed", "survey.submitted", "ticket.created", "ticket.solved"} <= types
+    assert all(earlier[0] <= later[0] for earlier, later in itertools.pairwise(events))
+    assert len({event["event_id"] for _, event in events}) == len(events)
+    for _, event in events:
+        decode_event(json.dumps(event))  # raises on anything the contract rejects

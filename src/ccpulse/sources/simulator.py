@@ -49,6 +49,11 @@ class SimulationPlan:
     hold_share: float = 0.2
     transfer_share: float = 0.08
     chat_share: float = 0.25
+    # Mixed stream: agent state changes around every handled segment, surveys
+    # after some contacts, and email tickets opened after some contacts.
+    mixed: bool = False
+    survey_share: float = 0.3
+    ticket_share: float = 0.1
 
     def __post_init__(self) -> None:
         if self.contacts < 0:
@@ -99,10 +104,13 @@ class ContactGenerator:
         customer_id = f"cust-{rng.randrange(1, 5000):05d}"
         queue = rng.choice(plan.queues)
         events: list[tuple[int, dict[str, Any]]] = []
+        contact_events = 0
 
         def emit(ts_ms: int, event_type: str, **fields: Any) -> None:
+            nonlocal contact_events
+            contact_events += 1
             event = {
-                "event_id": f"{contact_id}-{len(events) + 1}",
+                "event_id": f"{contact_id}-{contact_events}",
                 "type": event_type,
                 "ts": _rfc3339(ts_ms),
                 "contact_id": contact_id,
@@ -141,10 +149,79 @@ class ContactGenerator:
                 emit(ended_ms, "contact.ended", agent_id=agent_id, queue=queue, resolved=rng.random() < 0.8)
             acw_ms = round(rng.uniform(5, 60) * 1000)
             emit(ended_ms + acw_ms, "contact.wrapup_ended", agent_id=agent_id, queue=queue)
+            if plan.mixed:
+                self._agent_day(
+                    events, f"{contact_id}-s{stint}", agent_id, queue, answered_ms, ended_ms, ended_ms + acw_ms
+                )
+                self._follow_up(events, f"{contact_id}-s{stint}", contact_id, queue, agent_id, ended_ms + acw_ms)
             if not transfer:
                 break
             queue, now_ms = target, ended_ms + 500
         return events
+
+    def _agent_day(
+        self, events: list[tuple[int, dict[str, Any]]], segment_id: str, agent_id: str, queue: str, *spans_ms: int
+    ) -> None:
+        """busy at the answer, acw at the end, available after wrap-up (sometimes a break first)."""
+        busy_ms, acw_ms, free_ms = spans_ms
+        states = [(busy_ms, "busy"), (acw_ms, "acw"), (free_ms, "available")]
+        if self._rng.random() < 0.05:
+            states.append((free_ms + 1, "away"))
+            states.append((free_ms + round(self._rng.uniform(60, 900) * 1000), "available"))
+        for n, (ts_ms, state) in enumerate(states, 1):
+            event_id = f"{segment_id}-agent-{n}"
+            events.append(
+                (
+                    ts_ms,
+                    {
+                        "event_id": event_id,
+                        "type": "agent.state_changed",
+                        "ts": _rfc3339(ts_ms),
+                        "agent_id": agent_id,
+                        "state": state,
+                        "queues": [queue],
+                        "source": "simulator",
+                    },
+                )
+            )
+
+    def _follow_up(
+        self,
+        events: list[tuple[int, dict[str, Any]]],
+        segment_id: str,
+        contact_id: str,
+        queue: str,
+        agent_id: str,
+        done_ms: int,
+    ) -> None:
+        """A survey about the contact, and sometimes an email ticket with replies, a solve, a reopen."""
+        rng = self._rng
+        if rng.random() < self._plan.survey_share:
+            kind, low, high = rng.choice([("csat", 1, 5), ("nps", 0, 10), ("ces", 1, 7)])
+            at_ms = done_ms + round(rng.uniform(30, 600) * 1000)
+            survey = {"kind": kind, "score": rng.randint(low, high), "contact_id": contact_id}
+            events.append((at_ms, self._common(f"{segment_id}-survey", "survey.submitted", at_ms) | survey))
+        if rng.random() < self._plan.ticket_share:
+            ticket_id = f"t-{segment_id}"
+            at_ms = done_ms + 1000
+            steps: list[tuple[str, dict[str, Any]]] = [("ticket.created", {})]
+            for _ in range(rng.randint(1, 3)):
+                steps.append(("ticket.replied", {"agent_id": agent_id, "public": rng.random() < 0.8}))
+            steps.append(("ticket.solved", {}))
+            if rng.random() < 0.15:
+                steps += [("ticket.reopened", {}), ("ticket.replied", {"agent_id": agent_id, "public": True})]
+                steps.append(("ticket.solved", {}))
+            steps.append(("ticket.closed", {}))
+            for n, (kind, fields) in enumerate(steps, 1):
+                at_ms += round(rng.expovariate(1 / 3600) * 1000) + 1
+                # Every ticket event names its ticket, queue and channel (SPEC section 2).
+                owner = {"ticket_id": ticket_id, "queue": queue, "channel": "email"}
+                event = self._common(f"{ticket_id}-{n}", kind, at_ms) | owner | fields
+                events.append((at_ms, event))
+
+    @staticmethod
+    def _common(event_id: str, event_type: str, ts_ms: int) -> dict[str, Any]:
+        return {"event_id": event_id, "type": event_type, "ts": _rfc3339(ts_ms), "source": "simulator"}
 
 
 class _Progress:
