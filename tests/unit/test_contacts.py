@@ -13,12 +13,12 @@ from typing import TypeVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ccpulse.domain.changes import FactChanges
 from ccpulse.domain.contacts import (
     NO_CHANGES,
     ContactFact,
     ContactRules,
     ContactState,
-    FactChanges,
     advance_time,
     apply_event,
     next_deadline_ms,
@@ -47,7 +47,7 @@ class Ledger:
 
     live: dict[tuple[str, str], ContactFact] = field(default_factory=dict)
 
-    def apply(self, changes: FactChanges) -> None:
+    def apply(self, changes: FactChanges[ContactFact]) -> None:
         for fact in changes.retracted:
             key = (type(fact).__name__, fact.fact_id)
             assert self.live.pop(key) == fact, "retracted a fact that was not live"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ccpulse.domain.changes import FactChanges, diff_facts
 from ccpulse.domain.events import ContactEvent, ContactEventType
 from ccpulse.domain.facts import HandlingFact, QueueArrivalFact, QueueOutcomeFact
 from ccpulse.domain.handling import (
@@ -35,19 +36,8 @@ from ccpulse.domain.queue_stints import (
 ContactFact = QueueArrivalFact | QueueOutcomeFact | HandlingFact
 
 
-@dataclass(frozen=True, slots=True)
-class FactChanges:
-    """Facts to publish and earlier facts to withdraw, in that order of importance:
-    a consumer applies ``retracted`` before ``published``."""
-
-    published: tuple[ContactFact, ...] = ()
-    retracted: tuple[ContactFact, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.published or self.retracted)
-
-
-NO_CHANGES = FactChanges()
+ContactChanges = FactChanges[ContactFact]
+NO_CHANGES: ContactChanges = FactChanges()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +84,13 @@ def contact_facts(contact_id: str, state: ContactState, rules: ContactRules, now
     return facts
 
 
-def diff(before: dict[str, ContactFact], after: dict[str, ContactFact]) -> FactChanges:
-    return FactChanges(
-        published=tuple(fact for key, fact in after.items() if before.get(key) != fact),
-        retracted=tuple(fact for key, fact in before.items() if after.get(key) != fact),
-    )
-
-
 def apply_event(
     state: ContactState,
     event: ContactEvent,
     rules: ContactRules,
     now_ms: int,
     customer_key: str | None = None,
-) -> tuple[ContactState, FactChanges]:
+) -> tuple[ContactState, ContactChanges]:
     """Fold one event in at stream time ``now_ms``; return the new state and what changed.
 
     ``customer_key`` is the keyed hash of the event's customer id, computed by
@@ -126,15 +109,19 @@ def apply_event(
         return new_state, NO_CHANGES
     before = contact_facts(event.contact_id, state, rules, now_ms)
     after = contact_facts(event.contact_id, new_state, rules, now_ms)
-    return new_state, diff(before, after)
+    return new_state, diff_facts(before, after)
 
 
-def advance_time(contact_id: str, state: ContactState, rules: ContactRules, before_ms: int, now_ms: int) -> FactChanges:
+def advance_time(
+    contact_id: str, state: ContactState, rules: ContactRules, before_ms: int, now_ms: int
+) -> ContactChanges:
     """Facts that stream time moving from ``before_ms`` to ``now_ms`` completes (ACW timeouts)."""
     deadline = next_timeout_ms(state.handling, _place_at(state), rules.acw_timeout_ms)
     if deadline is None or deadline > now_ms:
         return NO_CHANGES
-    return diff(contact_facts(contact_id, state, rules, before_ms), contact_facts(contact_id, state, rules, now_ms))
+    return diff_facts(
+        contact_facts(contact_id, state, rules, before_ms), contact_facts(contact_id, state, rules, now_ms)
+    )
 
 
 def next_deadline_ms(state: ContactState, rules: ContactRules) -> int | None:
