@@ -19,19 +19,27 @@ from ccpulse.codec.events import (
     MAX_TS_MS,
     MIN_TS_MS,
     InvalidEvent,
-    OtherEvent,
     RejectReason,
     decode_event,
     encode_contact_event,
+    encode_event,
     parse_ts,
 )
 from ccpulse.domain.events import (
-    NON_CONTACT_EVENT_TYPES,
+    AgentEvent,
+    AgentState,
+    CanonicalEvent,
     Channel,
     ContactEvent,
     ContactEventType,
     FlowOutReason,
+    SurveyEvent,
+    SurveyKind,
+    TicketEvent,
+    TicketEventType,
+    WatermarkEvent,
 )
+from ccpulse.domain.surveys import SCORE_SCALES
 
 T0_MS = 1_709_294_400_000
 PHONE_NUMBER = "+15551234567"
@@ -53,6 +61,26 @@ def queued_document(**changes: Any) -> dict[str, Any]:
 
 def encoded(**changes: Any) -> bytes:
     return json.dumps(queued_document(**changes))
+
+
+def document_of(base: dict[str, Any], **changes: Any) -> bytes:
+    """``base`` with ``changes`` applied (a value of ``...`` removes the field), encoded."""
+    document = {**base, **changes}
+    return json.dumps({key: value for key, value in document.items() if value is not ...})
+
+
+AGENT = {"event_id": "ag-1", "type": "agent.state_changed", "ts": T0_MS, "agent_id": "a-1", "state": "available"}
+TICKET = {
+    "event_id": "tk-1",
+    "type": "ticket.created",
+    "ts": T0_MS,
+    "ticket_id": "t-1",
+    "queue": "support",
+    "channel": "email",
+}
+REPLY = {**TICKET, "type": "ticket.replied", "agent_id": "a-1", "public": True}
+SURVEY = {"event_id": "sv-1", "type": "survey.submitted", "ts": T0_MS, "kind": "csat", "score": 4, "contact_id": "c-1"}
+WATERMARK = {"event_id": "wm-1", "type": "stream.watermark", "ts": T0_MS}
 
 
 def reject_reason(raw: bytes) -> RejectReason:
@@ -162,6 +190,46 @@ REJECTED_INPUTS = [
     pytest.param(encoded(ts="2024-03-01T12:00:00"), RejectReason.BAD_TIMESTAMP, id="naive-ts"),
     pytest.param(encoded(type="contact.teleported"), RejectReason.UNKNOWN_TYPE, id="unknown-contact-type"),
     pytest.param(encoded(type="ticket.exploded"), RejectReason.UNKNOWN_TYPE, id="unknown-ticket-type"),
+    # agent.state_changed
+    pytest.param(document_of(AGENT, agent_id=...), RejectReason.MISSING_FIELD, id="agent-without-agent-id"),
+    pytest.param(document_of(AGENT, state=None), RejectReason.MISSING_FIELD, id="agent-state-null"),
+    pytest.param(document_of(AGENT, state="on_break"), RejectReason.BAD_VALUE, id="agent-state-not-in-enum"),
+    pytest.param(document_of(AGENT, queues="support"), RejectReason.WRONG_TYPE, id="agent-queues-string"),
+    pytest.param(document_of(AGENT, queues=["support", 7]), RejectReason.WRONG_TYPE, id="agent-queue-number"),
+    pytest.param(document_of(AGENT, queues=[""]), RejectReason.BAD_VALUE, id="agent-queue-empty"),
+    pytest.param(document_of(AGENT, team=""), RejectReason.BAD_VALUE, id="agent-team-empty"),
+    pytest.param(document_of(AGENT, reason=5), RejectReason.WRONG_TYPE, id="agent-reason-number"),
+    # ticket.*
+    pytest.param(document_of(TICKET, ticket_id=...), RejectReason.MISSING_FIELD, id="ticket-without-ticket-id"),
+    pytest.param(
+        document_of(TICKET, type="ticket.solved", queue=...), RejectReason.MISSING_FIELD, id="solved-without-queue"
+    ),
+    pytest.param(
+        document_of(TICKET, type="ticket.closed", channel=...), RejectReason.MISSING_FIELD, id="closed-without-channel"
+    ),
+    pytest.param(document_of(TICKET, channel="fax"), RejectReason.BAD_VALUE, id="ticket-channel-not-in-enum"),
+    pytest.param(document_of(REPLY, public=...), RejectReason.MISSING_FIELD, id="replied-without-public"),
+    pytest.param(document_of(REPLY, agent_id=...), RejectReason.MISSING_FIELD, id="replied-without-agent"),
+    pytest.param(document_of(REPLY, public="true"), RejectReason.WRONG_TYPE, id="replied-public-string"),
+    pytest.param(document_of(TICKET, tags="complaint"), RejectReason.WRONG_TYPE, id="ticket-tags-string"),
+    pytest.param(document_of(TICKET, tags=["complaint", 1]), RejectReason.WRONG_TYPE, id="ticket-tag-number"),
+    pytest.param(document_of(TICKET, disposition=1), RejectReason.WRONG_TYPE, id="ticket-disposition-number"),
+    # survey.submitted
+    pytest.param(document_of(SURVEY, contact_id=...), RejectReason.MISSING_FIELD, id="survey-rates-nothing"),
+    pytest.param(document_of(SURVEY, kind=...), RejectReason.MISSING_FIELD, id="survey-without-kind"),
+    pytest.param(document_of(SURVEY, score=...), RejectReason.MISSING_FIELD, id="survey-without-score"),
+    pytest.param(document_of(SURVEY, kind="stars"), RejectReason.BAD_VALUE, id="survey-kind-not-in-enum"),
+    pytest.param(document_of(SURVEY, score="4"), RejectReason.WRONG_TYPE, id="survey-score-string"),
+    pytest.param(document_of(SURVEY, score=True), RejectReason.WRONG_TYPE, id="survey-score-boolean"),
+    pytest.param(document_of(SURVEY, score=6), RejectReason.BAD_VALUE, id="csat-6-off-scale"),
+    pytest.param(document_of(SURVEY, kind="esat", score=0.5), RejectReason.BAD_VALUE, id="esat-half-off-scale"),
+    pytest.param(document_of(SURVEY, kind="nps", score=10.5), RejectReason.BAD_VALUE, id="nps-10.5-off-scale"),
+    pytest.param(document_of(SURVEY, kind="ces", score=0), RejectReason.BAD_VALUE, id="ces-0-off-scale"),
+    pytest.param(document_of(SURVEY, ticket_id=""), RejectReason.BAD_VALUE, id="survey-ticket-id-empty"),
+    pytest.param(document_of(SURVEY, channel="fax"), RejectReason.BAD_VALUE, id="survey-channel-not-in-enum"),
+    # stream.watermark: the common fields are checked on every type
+    pytest.param(document_of(WATERMARK, tenant=True), RejectReason.WRONG_TYPE, id="watermark-tenant-boolean"),
+    pytest.param(document_of(WATERMARK, ts=...), RejectReason.MISSING_FIELD, id="watermark-without-ts"),
 ]
 
 
@@ -189,11 +257,121 @@ def test_invalid_event_carries_reason_and_detail() -> None:
 # --- accepted input ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("event_type", sorted(NON_CONTACT_EVENT_TYPES))
-def test_valid_non_contact_types_decode_to_other_event(event_type: str) -> None:
-    raw = json.dumps({"event_id": "x-1", "type": event_type, "ts": "2024-03-01T12:00:00Z", "agent_id": "a-1"})
+def test_agent_state_changed_decodes_every_field() -> None:
+    raw = document_of(
+        AGENT,
+        ts="2024-03-01T13:00:00+01:00",
+        state="away",
+        reason="lunch",
+        queues=["support", "billing"],
+        team="tier-1",
+        source="genesys",
+        tenant="eu",
+    )
 
-    assert decode_event(raw) == OtherEvent(event_id="x-1", type=event_type, ts_ms=T0_MS)
+    assert decode_event(raw) == AgentEvent(
+        event_id="ag-1",
+        ts_ms=T0_MS,  # 13:00 at +01:00 is 12:00Z
+        agent_id="a-1",
+        state=AgentState.AWAY,
+        reason="lunch",
+        queues=("support", "billing"),
+        team="tier-1",
+        source="genesys",
+        tenant="eu",
+    )
+
+
+def test_agent_state_changed_with_null_optionals_has_no_queues() -> None:
+    event = decode_event(document_of(AGENT, queues=None, team=None, reason=None))
+
+    assert event == AgentEvent(event_id="ag-1", ts_ms=T0_MS, agent_id="a-1", state=AgentState.AVAILABLE)
+
+
+@pytest.mark.parametrize("event_type", list(TicketEventType))
+def test_every_ticket_type_decodes_with_queue_and_channel(event_type: TicketEventType) -> None:
+    base = REPLY if event_type is TicketEventType.REPLIED else TICKET
+    # disposition and tags are checked but not kept; `public` is read on replies only.
+    raw = document_of(base, type=event_type.value, disposition="complaint", tags=["vip"], public=True)
+
+    assert decode_event(raw) == TicketEvent(
+        event_id="tk-1",
+        type=event_type,
+        ts_ms=T0_MS,
+        ticket_id="t-1",
+        queue="support",
+        channel=Channel.EMAIL,
+        agent_id="a-1" if event_type is TicketEventType.REPLIED else None,
+        public=True if event_type is TicketEventType.REPLIED else None,
+    )
+
+
+def test_internal_note_decodes_as_a_non_public_reply() -> None:
+    event = decode_event(document_of(REPLY, public=False))
+
+    assert isinstance(event, TicketEvent)
+    assert event.public is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "score"),
+    [
+        pytest.param("csat", 1, id="csat-1"),
+        pytest.param("csat", 5, id="csat-5"),
+        pytest.param("esat", 4.5, id="esat-4.5"),
+        pytest.param("nps", 0, id="nps-0"),
+        pytest.param("nps", 10.0, id="nps-10.0"),
+        pytest.param("ces", 1, id="ces-1"),
+        pytest.param("ces", 7, id="ces-7"),
+    ],
+)
+def test_survey_scores_at_the_ends_of_each_scale_are_accepted(kind: str, score: float) -> None:
+    event = decode_event(document_of(SURVEY, kind=kind, score=score))
+
+    assert isinstance(event, SurveyEvent)
+    assert event.kind is SurveyKind(kind)
+    assert event.score == score
+    assert isinstance(event.score, float)
+
+
+def test_survey_decodes_every_field() -> None:
+    raw = document_of(
+        SURVEY,
+        kind="nps",
+        score=9,
+        contact_id="c-9",
+        ticket_id="t-9",
+        queue="support",
+        channel="chat",
+        agent_id="a-3",
+        tenant="eu",
+    )
+
+    assert decode_event(raw) == SurveyEvent(
+        event_id="sv-1",
+        ts_ms=T0_MS,
+        kind=SurveyKind.NPS,
+        score=9.0,
+        contact_id="c-9",
+        ticket_id="t-9",
+        queue="support",
+        channel=Channel.CHAT,
+        agent_id="a-3",
+        tenant="eu",
+    )
+
+
+def test_survey_about_a_ticket_only_is_accepted() -> None:
+    event = decode_event(document_of(SURVEY, contact_id=None, ticket_id="t-1"))
+
+    assert isinstance(event, SurveyEvent)
+    assert (event.contact_id, event.ticket_id) == (None, "t-1")
+
+
+def test_watermark_decodes_to_its_time_only() -> None:
+    raw = document_of(WATERMARK, ts="2024-03-01T12:00:00Z", source="replay", contact_id="ignored")
+
+    assert decode_event(raw) == WatermarkEvent(event_id="wm-1", ts_ms=T0_MS)
 
 
 def test_queued_event_decodes_every_field() -> None:
@@ -247,6 +425,71 @@ def test_encode_contact_event_round_trips_through_decode_event(event: ContactEve
     assert decode_event(encode_contact_event(event)) == event
 
 
+optional_text = st.none() | st.text()
+timestamps_ms = st.integers(MIN_TS_MS, MAX_TS_MS - 1)
+
+
+@st.composite
+def ticket_events(draw: st.DrawFn) -> TicketEvent:
+    event_type = draw(st.sampled_from(TicketEventType))
+    replied = event_type is TicketEventType.REPLIED
+    return TicketEvent(
+        event_id=draw(identifiers),
+        type=event_type,
+        ts_ms=draw(timestamps_ms),
+        ticket_id=draw(identifiers),
+        queue=draw(identifiers),
+        channel=draw(st.sampled_from(Channel)),
+        agent_id=draw(identifiers if replied else st.none() | identifiers),
+        public=draw(st.booleans()) if replied else None,
+        source=draw(optional_text),
+        tenant=draw(optional_text),
+    )
+
+
+@st.composite
+def survey_events(draw: st.DrawFn) -> SurveyEvent:
+    kind = draw(st.sampled_from(SurveyKind))
+    low, high = SCORE_SCALES[kind]
+    rates_contact, rates_ticket = draw(st.sampled_from([(True, False), (False, True), (True, True)]))
+    contact_id = draw(identifiers) if rates_contact else None
+    ticket_id = draw(identifiers) if rates_ticket else None
+    return SurveyEvent(
+        event_id=draw(identifiers),
+        ts_ms=draw(timestamps_ms),
+        kind=kind,
+        score=draw(st.floats(low, high) | st.integers(low, high).map(float)),
+        contact_id=contact_id,
+        ticket_id=ticket_id,
+        queue=draw(st.none() | identifiers),
+        channel=draw(st.none() | st.sampled_from(Channel)),
+        agent_id=draw(st.none() | identifiers),
+        source=draw(optional_text),
+        tenant=draw(optional_text),
+    )
+
+
+agent_events = st.builds(
+    AgentEvent,
+    event_id=identifiers,
+    ts_ms=timestamps_ms,
+    agent_id=identifiers,
+    state=st.sampled_from(AgentState),
+    reason=optional_text,
+    queues=st.lists(identifiers, max_size=3).map(tuple),
+    team=st.none() | identifiers,
+    source=optional_text,
+    tenant=optional_text,
+)
+watermark_events = st.builds(WatermarkEvent, event_id=identifiers, ts_ms=timestamps_ms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(contact_events(), agent_events, ticket_events(), survey_events(), watermark_events))
+def test_encode_event_round_trips_every_event_type_through_decode_event(event: CanonicalEvent) -> None:
+    assert decode_event(encode_event(event)) == event
+
+
 # --- no field values in error messages --------------------------------------
 
 # customer_id a phone number of the wrong length: 12 characters * 17 = 204 > 200.
@@ -270,6 +513,11 @@ TOO_LONG_PHONE = PHONE_NUMBER * 17
             encoded(type=PHONE_NUMBER),
             id="unknown-type",
         ),
+        pytest.param(document_of(AGENT, state=PHONE_NUMBER), id="agent-state-not-in-enum"),
+        pytest.param(document_of(AGENT, queues=[TOO_LONG_PHONE]), id="agent-queue-too-long"),
+        pytest.param(document_of(TICKET, ticket_id=TOO_LONG_PHONE), id="ticket-id-too-long"),
+        pytest.param(document_of(SURVEY, kind="nps", score=15_551_234_567), id="survey-score-off-scale"),
+        pytest.param(document_of(SURVEY, kind=PHONE_NUMBER), id="survey-kind-not-in-enum"),
     ],
 )
 def test_error_message_never_contains_the_offending_value(raw: bytes) -> None:

@@ -1,28 +1,46 @@
 """Decode and validate canonical events (SPEC section 2, ``schemas/``).
 
-:func:`decode_event` returns a :class:`ContactEvent`, an :class:`OtherEvent`
-for valid events of the contract this worker does not fold (agent, ticket,
-survey, watermark), or raises :class:`InvalidEvent` whose ``reason`` is one of
-:class:`RejectReason` (a bounded set: it becomes a metric label and a
-dead-letter header). Messages never include field *values*, which may be PII.
+:func:`decode_event` returns the domain event of its type (contact, agent,
+ticket, survey or watermark), accepting exactly the documents that
+``schemas/event.schema.json`` accepts, or raises :class:`InvalidEvent` whose
+``reason`` is one of :class:`RejectReason` (a bounded set: it becomes a metric
+label and a dead-letter header). Messages never include field *values*, which
+may be PII.
+
+Fields the schema checks but the domain does not keep (a ticket's
+``disposition`` and ``tags``, an agent or watermark event's ``source`` and
+``tenant`` where the domain event has no place for them) are validated and
+dropped.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from ccpulse.codec import json
 from ccpulse.domain.events import (
-    NON_CONTACT_EVENT_TYPES,
+    AGENT_STATE_CHANGED,
+    STREAM_WATERMARK,
+    SURVEY_SUBMITTED,
+    AgentEvent,
+    AgentState,
+    CanonicalEvent,
     Channel,
     ContactEvent,
     ContactEventType,
     FlowOutReason,
+    SurveyEvent,
+    SurveyKind,
+    TicketEvent,
+    TicketEventType,
+    WatermarkEvent,
 )
+from ccpulse.domain.surveys import score_problem
 
 MAX_ID_LENGTH = 200
 # Epoch-ms bounds that catch seconds-instead-of-milliseconds and garbage:
@@ -59,20 +77,25 @@ class InvalidEvent(ValueError):
         self.detail = detail
 
 
+DecodedEvent = CanonicalEvent
+
+_CONTACT_TYPES = {member.value: member for member in ContactEventType}
+_TICKET_TYPES = {member.value: member for member in TicketEventType}
+_CHANNELS = {member.value: member for member in Channel}
+_FLOW_OUT_REASONS = {member.value: member for member in FlowOutReason}
+_AGENT_STATES = {member.value: member for member in AgentState}
+_SURVEY_KINDS = {member.value: member for member in SurveyKind}
+
+
 @dataclass(frozen=True, slots=True)
-class OtherEvent:
-    """A valid event of the contract that carries no contact lifecycle step."""
+class _Common:
+    """The fields every event carries, already validated."""
 
     event_id: str
     type: str
     ts_ms: int
-
-
-DecodedEvent = ContactEvent | OtherEvent
-
-_CONTACT_TYPES = {member.value: member for member in ContactEventType}
-_CHANNELS = {member.value: member for member in Channel}
-_FLOW_OUT_REASONS = {member.value: member for member in FlowOutReason}
+    source: str | None
+    tenant: str | None
 
 
 def decode_event(raw: bytes) -> DecodedEvent:
@@ -93,13 +116,38 @@ def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
     event_id = _identifier(document, "event_id")
     event_type = _required(document, "type", str)
     ts_ms = parse_ts(_required(document, "ts", (int, float, str)))
-    contact_type = _CONTACT_TYPES.get(event_type)
-    if contact_type is None:
-        if event_type in NON_CONTACT_EVENT_TYPES:
-            return OtherEvent(event_id=event_id, type=event_type, ts_ms=ts_ms)
+    decode_fields = _decoder_for(event_type)
+    if decode_fields is None:
         # The value itself stays out of the message: it lands in logs and headers.
         raise InvalidEvent(RejectReason.UNKNOWN_TYPE, "type is not part of the contract")
+    common = _Common(
+        event_id=event_id,
+        type=event_type,
+        ts_ms=ts_ms,
+        source=_field(document, "source", str, required=False),
+        tenant=_field(document, "tenant", str, required=False),
+    )
+    return decode_fields(document, common)
 
+
+_FieldsDecoder = Callable[[dict[str, Any], _Common], DecodedEvent]
+
+
+def _decoder_for(event_type: str) -> _FieldsDecoder | None:
+    if event_type in _CONTACT_TYPES:
+        return _contact_event
+    if event_type in _TICKET_TYPES:
+        return _ticket_event
+    others: dict[str, _FieldsDecoder] = {
+        AGENT_STATE_CHANGED: _agent_event,
+        SURVEY_SUBMITTED: _survey_event,
+        STREAM_WATERMARK: _watermark_event,
+    }
+    return others.get(event_type)
+
+
+def _contact_event(document: dict[str, Any], common: _Common) -> ContactEvent:
+    contact_type = _CONTACT_TYPES[common.type]
     queued = contact_type is ContactEventType.QUEUED
     flowed_out = contact_type is ContactEventType.FLOWED_OUT
     channel_name = _field(document, "channel", str, required=queued)
@@ -107,9 +155,9 @@ def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
     # types (a hang-up cause), which is theirs to send and ours to ignore.
     reason_name = _field(document, "reason", str, required=True) if flowed_out else None
     return ContactEvent(
-        event_id=event_id,
+        event_id=common.event_id,
         type=contact_type,
-        ts_ms=ts_ms,
+        ts_ms=common.ts_ms,
         contact_id=_identifier(document, "contact_id"),
         queue=_identifier(document, "queue", required=queued),
         channel=None if channel_name is None else _member(_CHANNELS, "channel", channel_name),
@@ -120,9 +168,75 @@ def event_from_dict(document: dict[str, Any]) -> DecodedEvent:
         to_queue=_identifier(document, "to_queue", required=False),
         resolved=_field(document, "resolved", bool, required=False),
         disposition=_field(document, "disposition", str, required=False),
-        source=_field(document, "source", str, required=False),
-        tenant=_field(document, "tenant", str, required=False),
+        source=common.source,
+        tenant=common.tenant,
     )
+
+
+def _agent_event(document: dict[str, Any], common: _Common) -> AgentEvent:
+    return AgentEvent(
+        event_id=common.event_id,
+        ts_ms=common.ts_ms,
+        agent_id=_identifier(document, "agent_id"),
+        state=_member(_AGENT_STATES, "state", _required(document, "state", str)),
+        reason=_field(document, "reason", str, required=False),
+        queues=_identifiers(document, "queues"),
+        team=_identifier(document, "team", required=False),
+        source=common.source,
+        tenant=common.tenant,
+    )
+
+
+def _ticket_event(document: dict[str, Any], common: _Common) -> TicketEvent:
+    ticket_type = _TICKET_TYPES[common.type]
+    replied = ticket_type is TicketEventType.REPLIED
+    event = TicketEvent(
+        event_id=common.event_id,
+        type=ticket_type,
+        ts_ms=common.ts_ms,
+        ticket_id=_identifier(document, "ticket_id"),
+        queue=_identifier(document, "queue"),
+        channel=_member(_CHANNELS, "channel", _required(document, "channel", str)),
+        agent_id=_identifier(document, "agent_id", required=replied),
+        # `public` is part of ticket.replied only; elsewhere it is the producer's to send.
+        public=_field(document, "public", bool, required=True) if replied else None,
+        source=common.source,
+        tenant=common.tenant,
+    )
+    # Checked as the schema does, not kept: the ticket lifecycle does not read them yet.
+    _field(document, "disposition", str, required=False)
+    _strings(document, "tags")
+    return event
+
+
+def _survey_event(document: dict[str, Any], common: _Common) -> SurveyEvent:
+    kind = _member(_SURVEY_KINDS, "kind", _required(document, "kind", str))
+    score = _required(document, "score", (int, float))
+    contact_id = _identifier(document, "contact_id", required=False)
+    ticket_id = _identifier(document, "ticket_id", required=False)
+    if contact_id is None and ticket_id is None:
+        raise InvalidEvent(RejectReason.MISSING_FIELD, "contact_id or ticket_id is required")
+    channel_name = _field(document, "channel", str, required=False)
+    problem = score_problem(kind, score)
+    if problem is not None:
+        raise InvalidEvent(RejectReason.BAD_VALUE, problem)
+    return SurveyEvent(
+        event_id=common.event_id,
+        ts_ms=common.ts_ms,
+        kind=kind,
+        score=float(score),
+        contact_id=contact_id,
+        ticket_id=ticket_id,
+        queue=_identifier(document, "queue", required=False),
+        channel=None if channel_name is None else _member(_CHANNELS, "channel", channel_name),
+        agent_id=_identifier(document, "agent_id", required=False),
+        source=common.source,
+        tenant=common.tenant,
+    )
+
+
+def _watermark_event(document: dict[str, Any], common: _Common) -> WatermarkEvent:
+    return WatermarkEvent(event_id=common.event_id, ts_ms=common.ts_ms)
 
 
 def parse_ts(value: int | float | str) -> int:
@@ -195,9 +309,34 @@ def _integer(document: dict[str, Any], name: str) -> int | None:
 
 def _identifier(document: dict[str, Any], name: str, *, required: bool = True) -> Any:
     value = _field(document, name, str, required=required)
-    if value is not None and not 0 < len(value) <= MAX_ID_LENGTH:
+    return None if value is None else _check_identifier(name, value)
+
+
+def _check_identifier(name: str, value: Any) -> str:
+    """An identifier is a string of 1..200 characters (code points, as JSON Schema counts them)."""
+    if not isinstance(value, str):
+        raise InvalidEvent(RejectReason.WRONG_TYPE, f"{name} must hold strings")
+    if not 0 < len(value) <= MAX_ID_LENGTH:
         raise InvalidEvent(RejectReason.BAD_VALUE, f"{name} must be 1..{MAX_ID_LENGTH} characters")
     return value
+
+
+def _identifiers(document: dict[str, Any], name: str) -> tuple[str, ...]:
+    """An optional array of identifiers, as a tuple in the order given (absent or null: empty)."""
+    return tuple(_check_identifier(name, item) for item in _array(document, name))
+
+
+def _strings(document: dict[str, Any], name: str) -> tuple[str, ...]:
+    """An optional array of free-text strings (absent or null: empty)."""
+    items = _array(document, name)
+    if not all(isinstance(item, str) for item in items):
+        raise InvalidEvent(RejectReason.WRONG_TYPE, f"{name} must be an array of strings")
+    return tuple(items)
+
+
+def _array(document: dict[str, Any], name: str) -> list[Any]:
+    value = _field(document, name, list, required=False)
+    return [] if value is None else value
 
 
 def _member(members: dict[str, Any], name: str, value: str) -> Any:
@@ -208,25 +347,31 @@ def _member(members: dict[str, Any], name: str, value: str) -> Any:
 
 
 def encode_contact_event(event: ContactEvent) -> bytes:
-    """Canonical compact form (ts as epoch ms, no empty fields) for internal topics."""
-    document: dict[str, Any] = {
-        "event_id": event.event_id,
-        "type": event.type.value,
-        "ts": event.ts_ms,
-        "contact_id": event.contact_id,
-    }
-    optional = {
-        "queue": event.queue,
-        "channel": event.channel,
-        "agent_id": event.agent_id,
-        "reason": event.reason,
-        "priority": event.priority,
-        "customer_id": event.customer_id,
-        "to_queue": event.to_queue,
-        "resolved": event.resolved,
-        "disposition": event.disposition,
-        "source": event.source,
-        "tenant": event.tenant,
-    }
-    document.update({key: value for key, value in optional.items() if value is not None})
+    """Canonical compact form of a contact event (see :func:`encode_event`)."""
+    return encode_event(event)
+
+
+def encode_event(event: CanonicalEvent) -> bytes:
+    """Canonical compact form (ts as epoch ms, no empty fields) for internal topics.
+
+    :func:`decode_event` reads it back to an equal event.
+    """
+    document: dict[str, Any] = {"event_id": event.event_id, "type": _type_name(event), "ts": event.ts_ms}
+    for spec in fields(event):
+        if spec.name in {"event_id", "type", "ts_ms"}:
+            continue
+        value = getattr(event, spec.name)
+        if value is None or value == ():
+            continue
+        document[spec.name] = list(value) if isinstance(value, tuple) else value
     return json.dumps(document)
+
+
+def _type_name(event: CanonicalEvent) -> str:
+    if isinstance(event, ContactEvent | TicketEvent):
+        return event.type.value
+    if isinstance(event, AgentEvent):
+        return AGENT_STATE_CHANGED
+    if isinstance(event, SurveyEvent):
+        return SURVEY_SUBMITTED
+    return STREAM_WATERMARK

@@ -9,13 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from ccpulse.codec import json
-from ccpulse.domain.events import Channel
+from ccpulse.codec.events import encode_event, event_from_dict
+from ccpulse.domain.agent_states import AgentTimeline, StateChange
+from ccpulse.domain.events import AgentState, Channel, SurveyEvent, TicketEventType
 from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 from ccpulse.domain.queue_stints import (
     ContactQueueState,
     OutcomeMark,
     StintStart,
 )
+from ccpulse.domain.surveys import SurveyInbox
+from ccpulse.domain.tickets import TicketMark, TicketState
 
 FACT_SCHEMA_VERSION = 1
 
@@ -77,3 +81,76 @@ def state_from_dict(document: dict[str, Any] | None) -> ContactQueueState:
         ),
         seen_event_ids=tuple(document["seen"]),
     )
+
+
+# --- agent states, tickets, surveys --------------------------------------------------------------
+
+
+def agent_timeline_to_dict(timeline: AgentTimeline) -> dict[str, Any]:
+    return {
+        "changes": [[c.ts_ms, c.event_id, c.state.value, list(c.queues), c.team] for c in timeline.changes],
+        "floor": timeline.floor_ts_ms,
+        "seen": list(timeline.seen_event_ids),
+    }
+
+
+def agent_timeline_from_dict(document: dict[str, Any] | None) -> AgentTimeline:
+    if not document:
+        return AgentTimeline()
+    return AgentTimeline(
+        changes=tuple(
+            StateChange(ts, event_id, AgentState(state), tuple(queues), team)
+            for ts, event_id, state, queues, team in document["changes"]
+        ),
+        floor_ts_ms=document["floor"],
+        seen_event_ids=tuple(document["seen"]),
+    )
+
+
+def ticket_state_to_dict(state: TicketState) -> dict[str, Any]:
+    return {
+        "marks": [
+            [m.ts_ms, m.event_id, m.type.value, m.agent_id, m.queue, None if m.channel is None else m.channel.value]
+            for m in state.marks
+        ],
+        "seen": list(state.seen_event_ids),
+    }
+
+
+def ticket_state_from_dict(document: dict[str, Any] | None) -> TicketState:
+    if not document:
+        return TicketState()
+    return TicketState(
+        marks=tuple(
+            TicketMark(
+                ts,
+                event_id,
+                TicketEventType(event_type),
+                agent_id,
+                queue,
+                None if channel is None else Channel(channel),
+            )
+            for ts, event_id, event_type, agent_id, queue, channel in document["marks"]
+        ),
+        seen_event_ids=tuple(document["seen"]),
+    )
+
+
+def survey_inbox_to_dict(inbox: SurveyInbox) -> dict[str, Any]:
+    """Pending surveys are kept in their canonical event form (:func:`encode_event`)."""
+    return {
+        "pending": [json.loads(encode_event(event)) for event in inbox.pending],
+        "seen": list(inbox.seen_event_ids),
+    }
+
+
+def survey_inbox_from_dict(document: dict[str, Any] | None) -> SurveyInbox:
+    if not document:
+        return SurveyInbox()
+    pending: list[SurveyEvent] = []
+    for record in document["pending"]:
+        event = event_from_dict(record)
+        if not isinstance(event, SurveyEvent):
+            raise ValueError("a survey inbox holds only survey events")
+        pending.append(event)
+    return SurveyInbox(pending=tuple(pending), seen_event_ids=tuple(document["seen"]))
