@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 KAFKACTL := $(PYTHON) deploy/kafka/kafkactl.py
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup lint typecheck test test-unit test-integration demo kafka-up kafka-down kafka-status clean
+.PHONY: help setup lint typecheck test test-unit test-integration bench demo kafka-up kafka-down kafka-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test-unit: $(STAMP) ## unit tests only (no broker)
 
 test-integration: setup ## integration tests only (starts a local broker unless CCPULSE_KAFKA_BOOTSTRAP is set)
 	$(PY) -m pytest -m integration
+
+bench: $(STAMP) ## engine events/s on one core, memory per 100k open contacts, profile -> build/bench-engine.json
+	$(VENV)/bin/ccpulse bench
 
 demo: setup ## start Kafka, a worker and the simulator; watch per-queue counters; Ctrl-C stops all
 	$(PY) deploy/demo.py

@@ -117,7 +117,8 @@ def test_acw_timeout_completes_the_segment_at_ended_plus_timeout() -> None:
     ended_ms = T0 + 200 * S
     state, ledger = fold(events, now_ms=ended_ms)
     assert ledger.of_type(HandlingFact) == []
-    assert next_deadline_ms(state, RULES) == ended_ms + ACW_TIMEOUT_MS
+    assert next_deadline_ms(state, RULES, ended_ms) == ended_ms + ACW_TIMEOUT_MS
+    assert next_deadline_ms(state, RULES, ended_ms + ACW_TIMEOUT_MS) is None  # already due by then
 
     assert advance_time(CID, state, RULES, ended_ms, ended_ms + ACW_TIMEOUT_MS - 1) == NO_CHANGES
     ledger.apply(advance_time(CID, state, RULES, ended_ms, ended_ms + ACW_TIMEOUT_MS))

@@ -105,9 +105,24 @@ def apply_agent_event(timeline: AgentTimeline, event: AgentEvent) -> tuple[Agent
         return timeline, NO_CHANGES
     seen = (*timeline.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
     new_timeline = replace(timeline, seen_event_ids=seen)
-    if is_too_late(timeline, event) or any(c.event_id == event.event_id for c in timeline.changes):
+    if is_too_late(timeline, event):
         return new_timeline, NO_CHANGES
     change = StateChange(event.ts_ms, event.event_id, event.state, event.queues, event.team)
+    last = timeline.changes[-1] if timeline.changes else None
+    if last is None or change.ts_ms > last.ts_ms:
+        # The usual case, an event later than every other: it closes the open
+        # span and nothing else changes. Same result as the general path below,
+        # without re-deriving the whole history.
+        new_timeline = replace(new_timeline, changes=(*timeline.changes, change))
+        if last is None:
+            return new_timeline, NO_CHANGES
+        closed = AgentStateFact(
+            event.agent_id, last.state, last.ts_ms, change.ts_ms, queues=last.queues, team=last.team
+        )
+        return new_timeline, FactChanges(published=(closed,))
+    # A re-delivery older than the remembered ids is already in the set.
+    if any(c.event_id == event.event_id for c in timeline.changes if c.ts_ms == change.ts_ms):
+        return new_timeline, NO_CHANGES
     new_timeline = replace(new_timeline, changes=tuple(sorted((*timeline.changes, change), key=_change_order)))
     before = agent_state_facts(event.agent_id, timeline)
     after = agent_state_facts(event.agent_id, new_timeline)
@@ -154,8 +169,11 @@ def prune_agent_timeline(timeline: AgentTimeline, before_ts_ms: int) -> AgentTim
     earlier than the kept history is too late. ``before_ts_ms`` is stream time
     minus the lateness allowance.
     """
+    changes = timeline.changes
+    if len(changes) < 2 or changes[1].ts_ms > before_ts_ms:
+        return timeline  # nothing before the change in force: nothing to forget (the common case)
     in_force: StateChange | None = None
-    for change in _effective_changes(timeline.changes):
+    for change in _effective_changes(changes):
         if change.ts_ms > before_ts_ms:
             break
         in_force = change

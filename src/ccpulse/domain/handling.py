@@ -257,9 +257,16 @@ def _assign_wrapups(state: HandlingState, ended: list[Conversation]) -> dict[str
 
 
 def next_timeout_ms(
-    state: HandlingState, place_at: Callable[[int], SegmentPlace | None], acw_timeout_ms: Callable[[str], int]
+    state: HandlingState,
+    place_at: Callable[[int], SegmentPlace | None],
+    acw_timeout_ms: Callable[[str], int],
+    after_ms: int,
 ) -> int | None:
-    """The earliest stream time at which a segment of this contact completes by timeout, if any."""
+    """The earliest stream time after ``after_ms`` at which a segment completes by timeout, if any.
+
+    Timeouts at or before ``after_ms`` are already part of the facts computed
+    at that time, so they are not pending any more.
+    """
     ended = [c for c in conversations(state, place_at) if c.end is not None]
     wrapup_of = _assign_wrapups(state, ended)
     deadlines = [
@@ -267,4 +274,5 @@ def next_timeout_ms(
         for c in ended
         if c.end is not None and c.answer.event_id not in wrapup_of
     ]
-    return min(deadlines) if deadlines else None
+    pending = [deadline for deadline in deadlines if deadline > after_ms]
+    return min(pending) if pending else None

@@ -19,7 +19,7 @@ leaves the same set of published-minus-retracted facts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
 from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
@@ -90,25 +90,32 @@ def is_duplicate(state: ContactQueueState, event: ContactEvent) -> bool:
 
 def apply_contact_event(state: ContactQueueState, event: ContactEvent) -> tuple[ContactQueueState, StintChanges]:
     """Fold one event into the state; return the new state and the facts it changed."""
-    if is_duplicate(state, event):
-        return state, NO_CHANGES
-    seen = (*state.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
-    new_state = replace(state, seen_event_ids=seen)
+    new_state = add_stint_event(state, event)
+    if new_state.starts == state.starts and new_state.outcomes == state.outcomes:
+        return new_state, NO_CHANGES
+    return new_state, _diff(stint_facts(event.contact_id, state), stint_facts(event.contact_id, new_state))
 
+
+def add_stint_event(state: ContactQueueState, event: ContactEvent) -> ContactQueueState:
+    """The state with this event recorded (no facts derived): for callers that diff themselves."""
+    if is_duplicate(state, event):
+        return state
+    seen = (*state.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
     if event.type is ContactEventType.QUEUED:
         if event.queue is None or event.channel is None:
             # The codec guarantees both; an event built by hand without them is a bug.
             raise ValueError(f"{event.type} needs queue and channel (event {event.event_id})")
-        new_state = replace(
-            new_state, starts=_with_start(state.starts, StintStart(event.ts_ms, event.queue, event.channel))
-        )
-    elif (outcome := OUTCOME_OF_EVENT.get(event.type)) is not None:
+        starts = _with_start(state.starts, StintStart(event.ts_ms, event.queue, event.channel))
+        return ContactQueueState(starts, state.outcomes, seen)
+    outcome = OUTCOME_OF_EVENT.get(event.type)
+    if outcome is not None:
         mark = OutcomeMark(event.ts_ms, event.event_id, outcome)
         if mark not in state.outcomes:
-            new_state = replace(new_state, outcomes=tuple(sorted((*state.outcomes, mark))))
-    if new_state.starts == state.starts and new_state.outcomes == state.outcomes:
-        return new_state, NO_CHANGES
-    return new_state, _diff(stint_facts(event.contact_id, state), stint_facts(event.contact_id, new_state))
+            outcomes = (*state.outcomes, mark)
+            if state.outcomes and mark < state.outcomes[-1]:
+                outcomes = tuple(sorted(outcomes))
+            return ContactQueueState(state.starts, outcomes, seen)
+    return ContactQueueState(state.starts, state.outcomes, seen)
 
 
 def _with_start(starts: tuple[StintStart, ...], start: StintStart) -> tuple[StintStart, ...]:

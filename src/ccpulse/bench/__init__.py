@@ -1,0 +1,1 @@
+"""Benchmarks of ccpulse's own code (``make bench``); not imported by the worker."""

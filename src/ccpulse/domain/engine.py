@@ -1,0 +1,613 @@
+"""The KPI engine: canonical events in, exact per-queue KPIs out, in one process.
+
+It owns every lifecycle's state (contacts, agents, tickets, surveys), turns
+their fact changes into per-queue bucket aggregates, keeps the live view
+(who waits, since when; agents by state), runs the timers that stream time
+drives (ACW timeouts, repeat-contact windows, reaping, retention), and reads
+windows and KPIs on demand. Runtimes (the Faust worker, replays, benchmarks,
+tests) feed it events; it never looks at a wall clock by itself.
+
+Time: ``stream_time_ms`` is the largest event time applied. Events older
+than ``stream_time - retention`` are rejected as late; with a wall clock
+given to :meth:`Engine.apply`, events more than ``max_future_skew`` ahead of
+it are rejected as future. Both are reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from ccpulse.domain import agent_states, surveys, tickets
+from ccpulse.domain.aggregates import QueueAggregate, split_span_ms
+from ccpulse.domain.changes import FactChanges
+from ccpulse.domain.contacts import (
+    ContactFact,
+    ContactRules,
+    ContactState,
+    advance_time,
+    apply_event,
+    next_deadline_ms,
+)
+from ccpulse.domain.erlang import StaffingAdvice, staffing_advice
+from ccpulse.domain.events import (
+    AgentEvent,
+    AgentState,
+    CanonicalEvent,
+    Channel,
+    ContactEvent,
+    SurveyEvent,
+    TicketEvent,
+    WatermarkEvent,
+)
+from ccpulse.domain.facts import (
+    AgentStateFact,
+    HandlingFact,
+    QueueArrivalFact,
+    QueueOutcomeFact,
+    SurveyFact,
+    TicketFact,
+    TicketStep,
+)
+from ccpulse.domain.kpis import KpiSnapshot, abandonment_hazard_per_s, aht_s, snapshot
+from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
+from ccpulse.domain.windows import (
+    HOUR_MS,
+    MINUTE_MS,
+    Window,
+    WindowConfig,
+    WindowKind,
+    bucket_start_ms,
+    rolling_buckets,
+    windows_at,
+)
+
+AnyFact = ContactFact | AgentStateFact | TicketFact | SurveyFact
+ALL_CHANNELS = "all"
+REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between housekeeping passes
+STAFFED_STATES = frozenset({AgentState.AVAILABLE, AgentState.BUSY, AgentState.ACW})
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    LATE = "late"  # older than the retention allows
+    FUTURE = "future"  # too far ahead of the wall clock
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Everything the engine needs to know; per-queue rules live in ``queues``."""
+
+    queues: QueueConfigs = field(default_factory=QueueConfigs)
+    windows: WindowConfig = field(default_factory=WindowConfig)
+    retention_ms: int = 48 * HOUR_MS
+    max_future_skew_ms: int = 5 * MINUTE_MS
+    max_queue_age_ms: int = 4 * HOUR_MS
+    max_segment_age_ms: int = 12 * HOUR_MS
+    staffing_rate_window_ms: int = 30 * MINUTE_MS
+    # Key of the keyed hash that replaces customer ids (repeat-contact detection).
+    # Empty: customer ids are dropped and FCR by repeats is not computed.
+    customer_hash_key: bytes = b""
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, setting: str, problem: str) -> None:
+            if not ok:
+                raise ValueError(f"setting {setting}: {problem}")
+
+        check(self.retention_ms >= 24 * HOUR_MS, "retention_hours", "must be at least 24 h (today's window)")
+        check(self.max_future_skew_ms >= 0, "max_future_skew_s", "must not be negative")
+        check(self.max_queue_age_ms > 0, "max_queue_age_s", "must be positive")
+        check(self.max_segment_age_ms > 0, "max_segment_age_s", "must be positive")
+        check(
+            self.staffing_rate_window_ms > 0 and self.staffing_rate_window_ms % self.windows.bucket_ms == 0,
+            "staffing_rate_window_minutes",
+            "must be a positive whole number of buckets",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    verdict: Verdict
+    published: tuple[AnyFact, ...] = ()
+    retracted: tuple[AnyFact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveQueue:
+    """The "now" view of one queue x channel."""
+
+    waiting: int
+    oldest_wait_ms: int | None
+    waiting_beyond: dict[int, int]  # SL threshold (s) -> contacts waiting longer than it
+
+
+@dataclass
+class EngineStats:
+    """Counters the runtime exports as self-metrics."""
+
+    events: Counter[str] = field(default_factory=Counter)  # by Verdict
+    reaped_stints: int = 0
+    reaped_segments: int = 0
+    expired_facts: int = 0  # facts for buckets already dropped by retention
+    facts_published: int = 0
+    facts_retracted: int = 0
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Timer:
+    due_ms: int
+    kind: str  # "contact" (ACW timeout), "fcr" (repeat window passed)
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingFcr:
+    customer_key: str
+    queue: str
+    channel: Channel
+    completed_ts_ms: int
+    contact_id: str
+
+
+class Engine:
+    """All KPI state of one worker (or one whole replay) in memory."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.stream_time_ms: int | None = None
+        self.stats = EngineStats()
+        self._contact_rules = ContactRules(acw_timeout_ms=self._acw_timeout_ms)
+        self._contacts: dict[str, ContactState] = {}
+        self._contact_seen_ms: dict[str, int] = {}
+        self._agents: dict[str, agent_states.AgentTimeline] = {}
+        self._tickets: dict[str, tickets.TicketState] = {}
+        self._surveys = surveys.SurveyInbox()
+        self._buckets: dict[tuple[str, str, int], QueueAggregate] = {}
+        self._agent_buckets: dict[tuple[str, int], QueueAggregate] = {}
+        # Live view: (queue, channel) -> {stint id: queued_ts_ms}.
+        self._waiting: dict[tuple[str, str], dict[str, int]] = {}
+        self._timers: list[_Timer] = []
+        self._fcr_pending: dict[str, _PendingFcr] = {}
+        # (customer_key, queue) -> {contact_id: [queued_ts_ms, ...]} for repeat detection.
+        self._arrivals_by_customer: dict[tuple[str, str], dict[str, list[int]]] = {}
+        # Live handling facts per contact: a survey rates the contact's last segment.
+        self._segments_of_contact: dict[str, dict[str, HandlingFact]] = {}
+        # Surveys by contact they rate, with their live facts, to re-attribute them
+        # when a later segment of that contact turns up (order independence).
+        self._survey_events: dict[str, SurveyEvent] = {}
+        self._surveys_of_contact: dict[str, set[str]] = {}
+        self._live_surveys: dict[str, SurveyFact] = {}
+        self._reattribute: set[str] = set()
+        self._ticket_attribution: dict[str, surveys.Attribution] = {}
+        self._open_tickets: dict[str, set[str]] = {}
+        self._retry_surveys = False
+        self._next_reap_ms = 0
+
+    # -- configuration helpers ---------------------------------------------------------
+
+    def queue_config(self, queue: str) -> QueueConfig:
+        return self.config.queues.for_queue(queue)
+
+    def _acw_timeout_ms(self, queue: str) -> int:
+        return self.queue_config(queue).acw_timeout_ms
+
+    def customer_key(self, customer_id: str | None) -> str | None:
+        """Keyed hash of a customer id (HMAC-SHA256, 16 bytes hex); None without a key or id."""
+        if customer_id is None or not self.config.customer_hash_key:
+            return None
+        digest = hmac.new(self.config.customer_hash_key, customer_id.encode(), hashlib.sha256).digest()
+        return digest[:16].hex()
+
+    # -- input ---------------------------------------------------------------------------
+
+    def apply(self, event: CanonicalEvent, *, wall_ms: int | None = None) -> ApplyResult:
+        """Apply one event; fire the timers its event time makes due."""
+        verdict = self._admit(event, wall_ms)
+        if verdict is not Verdict.ACCEPTED:
+            self.stats.events[verdict] += 1
+            return ApplyResult(verdict)
+        published: list[AnyFact] = []
+        retracted: list[AnyFact] = []
+        duplicate = self._dispatch(event, published, retracted)
+        self._retry_pending_surveys(published, retracted)
+        self.stats.events[Verdict.DUPLICATE if duplicate else Verdict.ACCEPTED] += 1
+        if self.stream_time_ms is None or event.ts_ms > self.stream_time_ms:
+            self.advance_to(event.ts_ms, published, retracted)
+        return ApplyResult(Verdict.DUPLICATE if duplicate else Verdict.ACCEPTED, tuple(published), tuple(retracted))
+
+    def _admit(self, event: CanonicalEvent, wall_ms: int | None) -> Verdict:
+        if wall_ms is not None and event.ts_ms > wall_ms + self.config.max_future_skew_ms:
+            return Verdict.FUTURE
+        if self.stream_time_ms is not None and event.ts_ms < self.stream_time_ms - self.config.retention_ms:
+            return Verdict.LATE
+        return Verdict.ACCEPTED
+
+    def _dispatch(self, event: CanonicalEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
+        """Route the event to its lifecycle; True if it was a duplicate."""
+        if isinstance(event, ContactEvent):
+            return self._apply_contact(event, published, retracted)
+        if isinstance(event, AgentEvent):
+            return self._apply_agent(event, published, retracted)
+        if isinstance(event, TicketEvent):
+            return self._apply_ticket(event, published, retracted)
+        if isinstance(event, SurveyEvent):
+            return self._apply_survey(event, published, retracted)
+        assert isinstance(event, WatermarkEvent)
+        return False  # a watermark only moves stream time
+
+    def _apply_agent(self, event: AgentEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
+        timeline = self._agents.get(event.agent_id, agent_states.AgentTimeline())
+        if agent_states.is_duplicate(timeline, event):
+            return True
+        self._agents[event.agent_id], changes = agent_states.apply_agent_event(timeline, event)
+        self._record(changes, published, retracted)
+        return False
+
+    def _apply_ticket(self, event: TicketEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
+        ticket = self._tickets.get(event.ticket_id, tickets.TicketState())
+        if tickets.is_duplicate(ticket, event):
+            return True
+        ticket, changes = tickets.apply_ticket_event(ticket, event)
+        self._tickets[event.ticket_id] = ticket
+        self._record(changes, published, retracted)
+        self._track_backlog(event.ticket_id, ticket)
+        return False
+
+    def _apply_survey(self, event: SurveyEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
+        if surveys.is_duplicate(self._surveys, event) or event.event_id in self._survey_events:
+            return True
+        self._survey_events[event.event_id] = event
+        if event.contact_id is not None:
+            self._surveys_of_contact.setdefault(event.contact_id, set()).add(event.event_id)
+        self._surveys, changes = surveys.apply_survey_event(
+            self._surveys, event, self._contact_attribution, self._ticket_attribution.get
+        )
+        self._record(changes, published, retracted)
+        return False
+
+    def _apply_contact(self, event: ContactEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
+        state = self._contacts.get(event.contact_id, ContactState())
+        if event.event_id in state.seen_event_ids:
+            return True
+        now_ms = max(self.stream_time_ms or event.ts_ms, event.ts_ms)
+        customer_key = self.customer_key(event.customer_id)
+        new_state, changes = apply_event(state, event, self._contact_rules, now_ms, customer_key)
+        self._contacts[event.contact_id] = new_state
+        self._contact_seen_ms[event.contact_id] = max(self._contact_seen_ms.get(event.contact_id, 0), event.ts_ms)
+        self._schedule_contact(event.contact_id, new_state, now_ms)
+        self._record(changes, published, retracted, contact_id=event.contact_id)
+        return False
+
+    def _retry_pending_surveys(self, published: list[AnyFact], retracted: list[AnyFact]) -> None:
+        """Surveys that arrived before what they rate: attribute them once it is known.
+
+        A survey already published for a contact whose last segment has since
+        changed (a later segment's events arrived late) is re-attributed: the
+        old fact retracted, the new one published.
+        """
+        for contact_id in sorted(self._reattribute):
+            for survey_id in sorted(self._surveys_of_contact.get(contact_id, ())):
+                live = self._live_surveys.get(survey_id)
+                if live is None:
+                    continue
+                fresh = surveys.attribute_survey(
+                    self._survey_events[survey_id], self._contact_attribution, self._ticket_attribution.get
+                )
+                if isinstance(fresh, SurveyFact) and fresh != live:
+                    self._record(FactChanges(published=(fresh,), retracted=(live,)), published, retracted)
+        self._reattribute.clear()
+        if not self._retry_surveys:
+            return
+        self._retry_surveys = False
+        if self._surveys.pending:
+            self._surveys, changes = surveys.retry_pending(
+                self._surveys, self._contact_attribution, self._ticket_attribution.get
+            )
+            self._record(changes, published, retracted)
+
+    def _track_backlog(self, ticket_id: str, ticket: tickets.TicketState) -> None:
+        queue = self._ticket_attribution.get(ticket_id)
+        for open_ids in self._open_tickets.values():
+            open_ids.discard(ticket_id)
+        if queue is not None and queue.queue is not None and tickets.is_open(ticket):
+            self._open_tickets.setdefault(queue.queue, set()).add(ticket_id)
+
+    # -- facts into buckets ----------------------------------------------------------
+
+    def _record(
+        self,
+        changes: FactChanges[ContactFact]
+        | FactChanges[AgentStateFact]
+        | FactChanges[TicketFact]
+        | FactChanges[SurveyFact],
+        published: list[AnyFact],
+        retracted: list[AnyFact],
+        *,
+        contact_id: str | None = None,
+    ) -> None:
+        for fact in changes.retracted:
+            self._count(fact, -1)
+            self._follow(fact, -1, contact_id)
+            retracted.append(fact)
+        for fact in changes.published:
+            self._count(fact, +1)
+            self._follow(fact, +1, contact_id)
+            published.append(fact)
+        self.stats.facts_published += len(changes.published)
+        self.stats.facts_retracted += len(changes.retracted)
+
+    def _bucket(self, queue: str, channel: str, ts_ms: int) -> QueueAggregate | None:
+        start_ms = bucket_start_ms(ts_ms, self.config.windows.bucket_ms)
+        if self.stream_time_ms is not None and start_ms < self.stream_time_ms - self.config.retention_ms:
+            self.stats.expired_facts += 1
+            return None
+        key = (queue, channel, start_ms)
+        aggregate = self._buckets.get(key)
+        if aggregate is None:
+            aggregate = self._buckets[key] = QueueAggregate.empty(self.queue_config(queue))
+        return aggregate
+
+    def _count(self, fact: AnyFact, sign: int) -> None:
+        if isinstance(fact, AgentStateFact):
+            self._count_agent_time(fact, sign)
+            return
+        if isinstance(fact, QueueOutcomeFact):
+            ts_ms = fact.outcome_ts_ms
+        elif isinstance(fact, QueueArrivalFact):
+            ts_ms = fact.queued_ts_ms
+        elif isinstance(fact, HandlingFact):
+            ts_ms = fact.completed_ts_ms
+        else:
+            ts_ms = fact.ts_ms
+        if fact.queue is None or fact.channel is None:
+            return  # a survey nobody could attribute: counted by the inbox, not by a queue
+        aggregate = self._bucket(fact.queue, fact.channel.value, ts_ms)
+        if aggregate is not None:
+            aggregate.add_fact(fact, self.queue_config(fact.queue), sign=sign)
+
+    def _count_agent_time(self, fact: AgentStateFact, sign: int) -> None:
+        bucket_ms = self.config.windows.bucket_ms
+        for queue in fact.queues:
+            config = self.queue_config(queue)
+            for start_ms, overlap_ms in split_span_ms(fact.start_ts_ms, fact.end_ts_ms, bucket_ms):
+                key = (queue, start_ms)
+                aggregate = self._agent_buckets.get(key)
+                if aggregate is None:
+                    aggregate = self._agent_buckets[key] = QueueAggregate.empty(config)
+                aggregate.add_agent_state(fact, overlap_ms, sign=sign)
+
+    def _follow(self, fact: AnyFact, sign: int, contact_id: str | None) -> None:
+        """Side indexes: the live waiting view, survey attribution, repeat-contact windows."""
+        if isinstance(fact, QueueArrivalFact):
+            waiting = self._waiting.setdefault((fact.queue, fact.channel.value), {})
+            if sign > 0:
+                waiting[fact.fact_id] = fact.queued_ts_ms
+                self._index_arrival(fact, contact_id)
+            else:
+                waiting.pop(fact.fact_id, None)
+        elif isinstance(fact, QueueOutcomeFact):
+            waiting = self._waiting.setdefault((fact.queue, fact.channel.value), {})
+            if sign > 0:
+                waiting.pop(fact.fact_id, None)
+            else:
+                waiting[fact.fact_id] = fact.queued_ts_ms
+        elif isinstance(fact, HandlingFact):
+            self._follow_handling(fact, sign)
+        elif isinstance(fact, SurveyFact):
+            if sign > 0:
+                self._live_surveys[fact.survey_id] = fact
+            else:
+                self._live_surveys.pop(fact.survey_id, None)
+        elif isinstance(fact, TicketFact) and fact.step is TicketStep.CREATED and sign > 0:
+            self._ticket_attribution[fact.ticket_id] = surveys.Attribution(fact.queue, fact.channel, None)
+            self._retry_surveys = True
+
+    def _contact_attribution(self, contact_id: str) -> surveys.Attribution | None:
+        """What a survey of this contact is about: its last handling segment (latest answer)."""
+        segments = self._segments_of_contact.get(contact_id)
+        if not segments:
+            return None
+        last = max(segments.values(), key=lambda f: (f.answered_ts_ms, f.agent_id))
+        return surveys.Attribution(last.queue, last.channel, last.agent_id)
+
+    def _follow_handling(self, fact: HandlingFact, sign: int) -> None:
+        segments = self._segments_of_contact.setdefault(fact.contact_id, {})
+        if sign > 0:
+            segments[fact.fact_id] = fact
+            self._retry_surveys = True
+        else:
+            segments.pop(fact.fact_id, None)
+        self._reattribute.add(fact.contact_id)
+        if fact.customer_key is None:
+            return
+        if sign < 0:
+            self._fcr_pending.pop(fact.fact_id, None)
+            return
+        window_ms = self.queue_config(fact.queue).repeat_window_ms
+        self._fcr_pending[fact.fact_id] = _PendingFcr(
+            fact.customer_key, fact.queue, fact.channel, fact.completed_ts_ms, fact.contact_id
+        )
+        heapq.heappush(self._timers, _Timer(fact.completed_ts_ms + window_ms, "fcr", fact.fact_id))
+
+    def _index_arrival(self, fact: QueueArrivalFact, contact_id: str | None) -> None:
+        state = self._contacts.get(contact_id or fact.contact_id)
+        if state is None or state.customer_key is None:
+            return
+        by_contact = self._arrivals_by_customer.setdefault((state.customer_key, fact.queue), {})
+        by_contact.setdefault(fact.contact_id, []).append(fact.queued_ts_ms)
+
+    # -- time ---------------------------------------------------------------------
+
+    def _schedule_contact(self, contact_id: str, state: ContactState, after_ms: int) -> None:
+        deadline = next_deadline_ms(state, self._contact_rules, after_ms)
+        if deadline is not None:
+            heapq.heappush(self._timers, _Timer(deadline, "contact", contact_id))
+
+    def advance_to(
+        self, now_ms: int, published: list[AnyFact] | None = None, retracted: list[AnyFact] | None = None
+    ) -> ApplyResult:
+        """Move stream time forward to ``now_ms`` and fire every timer due by then."""
+        published = [] if published is None else published
+        retracted = [] if retracted is None else retracted
+        before_ms = self.stream_time_ms if self.stream_time_ms is not None else now_ms
+        if self.stream_time_ms is not None and now_ms <= self.stream_time_ms:
+            return ApplyResult(Verdict.ACCEPTED)
+        self.stream_time_ms = now_ms
+        if now_ms >= self._next_reap_ms:
+            self.reap(now_ms)
+            self._next_reap_ms = now_ms + REAP_EVERY_MS
+        # A contact can have several timers queued (one per event that moved its
+        # deadline); its facts move from before_ms to now_ms once.
+        due_contacts: set[str] = set()
+        due_fcr: list[str] = []
+        while self._timers and self._timers[0].due_ms <= now_ms:
+            timer = heapq.heappop(self._timers)
+            if timer.kind == "contact":
+                due_contacts.add(timer.key)
+            else:
+                due_fcr.append(timer.key)
+        for contact_id in sorted(due_contacts):
+            state = self._contacts.get(contact_id)
+            if state is not None:
+                changes = advance_time(contact_id, state, self._contact_rules, before_ms, now_ms)
+                self._record(changes, published, retracted, contact_id=contact_id)
+                self._schedule_contact(contact_id, state, now_ms)
+        for fact_id in due_fcr:
+            self._settle_fcr(fact_id)
+        return ApplyResult(Verdict.ACCEPTED, tuple(published), tuple(retracted))
+
+    def _settle_fcr(self, fact_id: str) -> None:
+        pending = self._fcr_pending.pop(fact_id, None)
+        if pending is None:
+            return  # retracted meanwhile, or settled by an earlier timer
+        window_ms = self.queue_config(pending.queue).repeat_window_ms
+        later = self._arrivals_by_customer.get((pending.customer_key, pending.queue), {})
+        repeat = any(
+            pending.completed_ts_ms < queued_ms <= pending.completed_ts_ms + window_ms
+            for contact_id, arrivals in later.items()
+            if contact_id != pending.contact_id
+            for queued_ms in arrivals
+        )
+        aggregate = self._bucket(pending.queue, pending.channel.value, pending.completed_ts_ms + window_ms)
+        if aggregate is not None:
+            aggregate.add_fcr_result(repeat=repeat)
+
+    # -- reading -------------------------------------------------------------------
+
+    def queues(self) -> list[tuple[str, str]]:
+        """Every (queue, channel) with data in retention or contacts waiting."""
+        seen = {(queue, channel) for queue, channel, _ in self._buckets}
+        seen |= {key for key, waiting in self._waiting.items() if waiting}
+        return sorted(seen)
+
+    def windows(self, queue: str, now_ms: int) -> list[Window]:
+        """The windows current at ``now_ms`` for this queue (its own time zone for ``today``)."""
+        config = self.queue_config(queue)
+        return windows_at(now_ms, replace(self.config.windows, reset=config.reset))
+
+    def aggregate(self, queue: str, channel: str, window: Window) -> QueueAggregate:
+        """Merged buckets of ``window``; ``channel`` ``'all'`` merges every channel and agent time."""
+        config = self.queue_config(queue)
+        total = QueueAggregate.empty(config)
+        bucket_ms = self.config.windows.bucket_ms
+        channels = [c.value for c in Channel] if channel == ALL_CHANNELS else [channel]
+        for start_ms in window.bucket_starts(bucket_ms):
+            for name in channels:
+                found = self._buckets.get((queue, name, start_ms))
+                if found is not None:
+                    total.merge_in(found)
+            if channel == ALL_CHANNELS:
+                agent_time = self._agent_buckets.get((queue, start_ms))
+                if agent_time is not None:
+                    total.merge_in(agent_time)
+        return total
+
+    def snapshot(self, queue: str, channel: str, window: Window) -> KpiSnapshot:
+        return snapshot(self.aggregate(queue, channel, window), self.queue_config(queue), window.duration_ms)
+
+    def live(self, queue: str, channel: str, now_ms: int) -> LiveQueue:
+        waits = [now_ms - queued_ms for queued_ms in self._waiting.get((queue, channel), {}).values()]
+        thresholds = self.queue_config(queue).sl_thresholds_s
+        return LiveQueue(
+            waiting=len(waits),
+            oldest_wait_ms=max(waits) if waits else None,
+            waiting_beyond={t: sum(1 for w in waits if w > t * 1000) for t in thresholds},
+        )
+
+    def agents_by_state(self, queue: str | None = None) -> dict[AgentState, int]:
+        """Agents in each state now (optionally only those serving ``queue``)."""
+        counts: dict[AgentState, int] = dict.fromkeys(AgentState, 0)
+        for timeline in self._agents.values():
+            current = agent_states.open_state(timeline)
+            if current is not None and (queue is None or queue in current.queues):
+                counts[current.state] += 1
+        return counts
+
+    def staffed(self, queue: str) -> int:
+        counts = self.agents_by_state(queue)
+        return sum(counts[state] for state in STAFFED_STATES)
+
+    def staffing(self, queue: str, now_ms: int) -> StaffingAdvice | None:
+        """Erlang C/A required agents from the rolling arrival rate and AHT, against agents staffed now.
+
+        None until the window has a handled contact (no AHT to plan with).
+        """
+        config = self.queue_config(queue)
+        buckets = rolling_buckets(now_ms, self.config.staffing_rate_window_ms, self.config.windows.bucket_ms)
+        window = Window(WindowKind.ROLLING, "staffing", buckets.start, buckets.stop)
+        recent = self.aggregate(queue, ALL_CHANNELS, window)
+        handle_s = aht_s(recent)
+        if not handle_s:
+            return None
+        hazard = abandonment_hazard_per_s(recent)
+        return staffing_advice(
+            arrival_rate_per_s=recent.arrivals / (window.duration_ms / 1000),
+            aht_s=handle_s,
+            threshold_s=config.sl_target_threshold_s,
+            target_sl=config.sl_target_ratio,
+            staffed_agents=self.staffed(queue),
+            patience_s=(1 / hazard) if hazard else None,
+        )
+
+    def open_tickets(self, queue: str) -> int:
+        """Backlog: tickets of ``queue`` open now."""
+        return len(self._open_tickets.get(queue, ()))
+
+    def iter_contacts(self) -> Iterator[tuple[str, ContactState]]:
+        return iter(self._contacts.items())
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def reap(self, now_ms: int) -> None:
+        """Forget what stream time has left behind: old buckets, finished contacts, stuck stints."""
+        horizon_ms = now_ms - self.config.retention_ms
+        for key in [k for k in self._buckets if k[2] < horizon_ms]:
+            del self._buckets[key]
+        for agent_key in [k for k in self._agent_buckets if k[1] < horizon_ms]:
+            del self._agent_buckets[agent_key]
+        for waiting in self._waiting.values():
+            stuck = [stint for stint, queued_ms in waiting.items() if queued_ms < now_ms - self.config.max_queue_age_ms]
+            for stint in stuck:
+                del waiting[stint]
+            self.stats.reaped_stints += len(stuck)
+        for contact_id in [c for c, seen in self._contact_seen_ms.items() if seen < horizon_ms]:
+            self._contacts.pop(contact_id, None)
+            del self._contact_seen_ms[contact_id]
+        for agent_id, timeline in self._agents.items():
+            self._agents[agent_id] = agent_states.prune_agent_timeline(timeline, horizon_ms)
+        self._surveys, changes = surveys.give_up_pending(self._surveys, horizon_ms)
+        self._record(changes, [], [])
+
+
+def apply_all(engine: Engine, events: Iterable[CanonicalEvent]) -> Counter[Verdict]:
+    """Apply events in order; count the verdicts (for replays and tests)."""
+    verdicts: Counter[Verdict] = Counter()
+    for event in events:
+        verdicts[engine.apply(event).verdict] += 1
+    return verdicts
