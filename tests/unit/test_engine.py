@@ -273,3 +273,14 @@ def test_replaying_everything_twice_changes_nothing() -> None:
 
 def _interleave(first: Iterable[CanonicalEvent], second: Iterable[CanonicalEvent]) -> list[CanonicalEvent]:
     return [e for pair in zip(first, second, strict=True) for e in pair]
+
+
+def test_a_conversation_that_never_ends_is_reaped_and_counted_once() -> None:
+    engine = Engine()
+    apply_all(engine, contact("a", T0, 10 * S, E.ANSWERED))  # answered, never ended
+
+    engine.advance_to(T0 + 13 * HOUR_MS)  # past the 12 h max_segment_age
+    engine.advance_to(T0 + 14 * HOUR_MS)
+
+    assert engine.stats.reaped_segments == 1
+    assert engine.aggregate("sales", "voice", today(engine)).handled == 0

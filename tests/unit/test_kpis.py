@@ -25,7 +25,7 @@ from ccpulse.domain.facts import (
     TicketFact,
     TicketStep,
 )
-from ccpulse.domain.kpis import SlFormula, WaitOutcome
+from ccpulse.domain.kpis import SlFormula, WaitOutcome, explain_outcome
 from ccpulse.domain.queue_config import QueueConfig
 
 T0_MS = 1_709_294_400_000
@@ -579,3 +579,27 @@ def test_snapshot_agrees_with_the_kpi_functions() -> None:
     assert snap.arrival_rate_per_s == 1 / 900
     with pytest.raises(KeyError):
         snap.service_level(45)
+
+
+def test_explain_outcome_says_which_thresholds_a_stint_met_and_why() -> None:
+    config = QueueConfig()  # thresholds 20/30/60 s, short abandon 5 s
+    t0 = 1_790_000_000_000
+
+    def stint(outcome: QueueOutcome, wait_s: int) -> QueueOutcomeFact:
+        return QueueOutcomeFact("c", "sales", Channel.VOICE, outcome, t0, t0 + wait_s * 1000)
+
+    answered = explain_outcome(stint(QueueOutcome.ANSWERED, 30), config)
+    # 30 s: misses 20, meets 30 (inclusive) and 60.
+    assert [(v.threshold_s, v.met) for v in answered] == [(20, False), (30, True), (60, True)]
+    assert answered[1].reason == "answered within threshold"
+    short = explain_outcome(stint(QueueOutcome.ABANDONED, 5), config)
+    assert {v.reason for v in short} == {"short abandon: excluded from offered"}
+    early = explain_outcome(stint(QueueOutcome.ABANDONED, 25), config)
+    # 25 s: after 20, within 30 and within 60; an abandon never meets a threshold.
+    assert [v.reason for v in early] == [
+        "abandoned after threshold",
+        "abandoned within threshold",
+        "abandoned within threshold",
+    ]
+    assert not any(v.met for v in early)
+    assert not any(v.met for v in explain_outcome(stint(QueueOutcome.FLOWED_OUT, 1), config))

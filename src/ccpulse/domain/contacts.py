@@ -56,7 +56,8 @@ class ContactState:
         return self.stints.seen_event_ids
 
 
-def _place_at(state: ContactState) -> Callable[[int], SegmentPlace | None]:
+def contact_place_at(state: ContactState) -> Callable[[int], SegmentPlace | None]:
+    """Where the contact waited before an answer at a given time: the stint it was in."""
     starts = state.stints.starts
 
     def place_at(ts_ms: int) -> SegmentPlace | None:
@@ -92,7 +93,12 @@ def contact_facts(
             facts[f"outcome:{fact_id}"] = outcome
     if "handling" in parts and state.handling.answers:
         handled = handling_facts(
-            contact_id, state.handling, _place_at(state), rules.acw_timeout_ms, now_ms, customer_key=state.customer_key
+            contact_id,
+            state.handling,
+            contact_place_at(state),
+            rules.acw_timeout_ms,
+            now_ms,
+            customer_key=state.customer_key,
         )
         for fact_id, handling in handled.items():
             facts[f"handling:{fact_id}"] = handling
@@ -130,7 +136,7 @@ def advance_time(
     contact_id: str, state: ContactState, rules: ContactRules, before_ms: int, now_ms: int
 ) -> ContactChanges:
     """Facts that stream time moving from ``before_ms`` to ``now_ms`` completes (ACW timeouts)."""
-    deadline = next_timeout_ms(state.handling, _place_at(state), rules.acw_timeout_ms, before_ms)
+    deadline = next_timeout_ms(state.handling, contact_place_at(state), rules.acw_timeout_ms, before_ms)
     if deadline is None or deadline > now_ms:
         return NO_CHANGES
     before = contact_facts(contact_id, state, rules, before_ms, _HANDLING_ONLY)
@@ -139,7 +145,7 @@ def advance_time(
 
 def next_deadline_ms(state: ContactState, rules: ContactRules, after_ms: int) -> int | None:
     """When, after stream time ``after_ms``, this contact next needs :func:`advance_time` (None: never)."""
-    return next_timeout_ms(state.handling, _place_at(state), rules.acw_timeout_ms, after_ms)
+    return next_timeout_ms(state.handling, contact_place_at(state), rules.acw_timeout_ms, after_ms)
 
 
 def waiting_since_ms(state: ContactState) -> list[tuple[str, str, int]]:

@@ -32,6 +32,7 @@ from ccpulse.domain.contacts import (
     ContactState,
     advance_time,
     apply_event,
+    contact_place_at,
     next_deadline_ms,
 )
 from ccpulse.domain.erlang import StaffingAdvice, staffing_advice
@@ -54,6 +55,7 @@ from ccpulse.domain.facts import (
     TicketFact,
     TicketStep,
 )
+from ccpulse.domain.handling import conversations
 from ccpulse.domain.kpis import KpiSnapshot, abandonment_hazard_per_s, aht_s, snapshot
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
 from ccpulse.domain.windows import (
@@ -188,6 +190,7 @@ class Engine:
         self._open_tickets: dict[str, set[str]] = {}
         self._retry_surveys = False
         self._next_reap_ms = 0
+        self._reaped_segments: set[tuple[str, str]] = set()
 
     # -- configuration helpers ---------------------------------------------------------
 
@@ -579,6 +582,20 @@ class Engine:
         """Backlog: tickets of ``queue`` open now."""
         return len(self._open_tickets.get(queue, ()))
 
+    def _reap_open_segments(self, now_ms: int) -> None:
+        """Count conversations that never ended within ``max_segment_age`` (once each); they yield no fact."""
+        stale_before_ms = now_ms - self.config.max_segment_age_ms
+        for contact_id, last_seen_ms in self._contact_seen_ms.items():
+            if last_seen_ms >= stale_before_ms:
+                continue
+            state = self._contacts.get(contact_id)
+            if state is None or not state.handling.answers:
+                continue
+            for answer_id in _open_answers(state):
+                if (contact_id, answer_id) not in self._reaped_segments:
+                    self._reaped_segments.add((contact_id, answer_id))
+                    self.stats.reaped_segments += 1
+
     def iter_contacts(self) -> Iterator[tuple[str, ContactState]]:
         return iter(self._contacts.items())
 
@@ -599,10 +616,17 @@ class Engine:
         for contact_id in [c for c, seen in self._contact_seen_ms.items() if seen < horizon_ms]:
             self._contacts.pop(contact_id, None)
             del self._contact_seen_ms[contact_id]
+        self._reap_open_segments(now_ms)
         for agent_id, timeline in self._agents.items():
             self._agents[agent_id] = agent_states.prune_agent_timeline(timeline, horizon_ms)
         self._surveys, changes = surveys.give_up_pending(self._surveys, horizon_ms)
         self._record(changes, [], [])
+
+
+def _open_answers(state: ContactState) -> list[str]:
+    """Answer event ids of this contact whose conversation has no end yet."""
+    place_at = contact_place_at(state)
+    return [c.answer.event_id for c in conversations(state.handling, place_at) if c.end is None]
 
 
 def apply_all(engine: Engine, events: Iterable[CanonicalEvent]) -> Counter[Verdict]:

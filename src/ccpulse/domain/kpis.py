@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ccpulse.domain.aggregates import SCORE_SCALE, QueueAggregate
+from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 from ccpulse.domain.queue_config import QueueConfig
 
 DEFINITIONS_VERSION = "v1"
@@ -448,3 +449,38 @@ def snapshot(agg: QueueAggregate, config: QueueConfig, window_ms: int) -> KpiSna
         ces_mean=ces_mean(agg),
         esat_mean=esat_mean(agg),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdVerdict:
+    """How one finished stint counts for the service level at one threshold."""
+
+    threshold_s: int
+    met: bool  # counts in the numerator of the 'offered' formula
+    reason: str
+
+
+def explain_outcome(fact: QueueOutcomeFact, config: QueueConfig) -> tuple[ThresholdVerdict, ...]:
+    """For the contact-facts topic: which SL thresholds this stint met, and why.
+
+    The reasons mirror exactly how :class:`QueueAggregate` counts the stint:
+    answered within T (wait <= T) meets T; a short abandon is outside every
+    denominator; any other abandon or a flow-out misses T, an abandon within
+    T being noted because two SL formulas treat it apart.
+    """
+    wait_ms = fact.wait_ms
+    verdicts: list[ThresholdVerdict] = []
+    for threshold_s in config.sl_thresholds_s:
+        within = wait_ms <= threshold_s * 1000
+        if fact.outcome is QueueOutcome.ANSWERED:
+            reason = "answered within threshold" if within else "answered after threshold"
+            verdicts.append(ThresholdVerdict(threshold_s, within, reason))
+        elif fact.outcome is QueueOutcome.ABANDONED:
+            if config.short_abandon_ms and wait_ms <= config.short_abandon_ms:
+                reason = "short abandon: excluded from offered"
+            else:
+                reason = "abandoned within threshold" if within else "abandoned after threshold"
+            verdicts.append(ThresholdVerdict(threshold_s, False, reason))
+        else:
+            verdicts.append(ThresholdVerdict(threshold_s, False, "flowed out unanswered"))
+    return tuple(verdicts)
