@@ -42,6 +42,7 @@ from ccpulse.domain.events import (
     CanonicalEvent,
     Channel,
     ContactEvent,
+    ContactEventType,
     SurveyEvent,
     TicketEvent,
     WatermarkEvent,
@@ -71,6 +72,19 @@ from ccpulse.domain.windows import (
 
 AnyFact = ContactFact | AgentStateFact | TicketFact | SurveyFact
 ALL_CHANNELS = "all"
+# Only these can create or move an ACW deadline (an end starts after-contact
+# work, an answer arriving after its end completes a segment, a queue sets the
+# timeout, a late wrap-up can move to another segment); holds and queue
+# outcomes cannot, and a stale timer finds nothing to do.
+_TYPES_THAT_SET_DEADLINES = frozenset(
+    {
+        ContactEventType.ENDED,
+        ContactEventType.TRANSFERRED,
+        ContactEventType.QUEUED,
+        ContactEventType.ANSWERED,
+        ContactEventType.WRAPUP_ENDED,
+    }
+)
 REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between housekeeping passes
 STAFFED_STATES = frozenset({AgentState.AVAILABLE, AgentState.BUSY, AgentState.ACW})
 
@@ -191,6 +205,7 @@ class Engine:
         self._retry_surveys = False
         self._next_reap_ms = 0
         self._reaped_segments: set[tuple[str, str]] = set()
+        self._segments_checked_before_ms = -(2**62)
 
     # -- configuration helpers ---------------------------------------------------------
 
@@ -283,7 +298,8 @@ class Engine:
         new_state, changes = apply_event(state, event, self._contact_rules, now_ms, customer_key)
         self._contacts[event.contact_id] = new_state
         self._contact_seen_ms[event.contact_id] = max(self._contact_seen_ms.get(event.contact_id, 0), event.ts_ms)
-        self._schedule_contact(event.contact_id, new_state, now_ms)
+        if event.type in _TYPES_THAT_SET_DEADLINES:
+            self._schedule_contact(event.contact_id, new_state, now_ms)
         self._record(changes, published, retracted, contact_id=event.contact_id)
         return False
 
@@ -585,8 +601,11 @@ class Engine:
     def _reap_open_segments(self, now_ms: int) -> None:
         """Count conversations that never ended within ``max_segment_age`` (once each); they yield no fact."""
         stale_before_ms = now_ms - self.config.max_segment_age_ms
+        checked_before_ms = self._segments_checked_before_ms
+        self._segments_checked_before_ms = stale_before_ms
         for contact_id, last_seen_ms in self._contact_seen_ms.items():
-            if last_seen_ms >= stale_before_ms:
+            # Each contact is looked at once, in the pass where it turns stale.
+            if not checked_before_ms <= last_seen_ms < stale_before_ms:
                 continue
             state = self._contacts.get(contact_id)
             if state is None or not state.handling.answers:
