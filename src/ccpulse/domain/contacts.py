@@ -127,9 +127,38 @@ def apply_event(
     if event.type is ContactEventType.QUEUED and new_state.stints.starts == state.stints.starts:
         return new_state, NO_CHANGES
     parts = _PARTS_CHANGED_BY.get(event.type, _HANDLING_ONLY)
+    if "handling" in parts and not _handling_may_change(state, event, rules, now_ms):
+        parts = parts - _HANDLING_ONLY
+        if not parts:
+            return new_state, NO_CHANGES
     before = contact_facts(event.contact_id, state, rules, now_ms, parts)
     after = contact_facts(event.contact_id, new_state, rules, now_ms, parts)
     return new_state, diff_facts(before, after)
+
+
+def _handling_may_change(state: ContactState, event: ContactEvent, rules: ContactRules, now_ms: int) -> bool:
+    """False only when this event provably leaves every handling fact as it was.
+
+    The common in-order life (queued, answered, holds, ended, wrap-up) then
+    derives handling facts only for the wrap-up, the one event that completes
+    a segment. Every "may" here errs towards True; a False is exact: a segment
+    yields a fact only once it has an end and a wrap-up or a passed timeout.
+    """
+    handling = state.handling
+    kind = event.type
+    if kind in (ContactEventType.ENDED, ContactEventType.TRANSFERRED):
+        if not handling.answers:
+            return False
+        if handling.wrapups or any(end.ts_ms >= event.ts_ms for end in handling.ends):
+            return True
+        shortest_timeout_ms = min((rules.acw_timeout_ms(s.queue) for s in state.stints.starts), default=0)
+        return now_ms >= event.ts_ms + shortest_timeout_ms
+    if kind is ContactEventType.ANSWERED:
+        return any(end.ts_ms >= event.ts_ms for end in handling.ends)
+    if kind is ContactEventType.QUEUED:
+        return bool(handling.answers)
+    # Holds and wrap-ups matter only to a conversation that has ended.
+    return bool(handling.ends)
 
 
 def advance_time(
