@@ -127,7 +127,7 @@ def apply_event(
     if event.type is ContactEventType.QUEUED and new_state.stints.starts == state.stints.starts:
         return new_state, NO_CHANGES
     parts = _PARTS_CHANGED_BY.get(event.type, _HANDLING_ONLY)
-    if "handling" in parts and not _handling_may_change(state, event, rules, now_ms):
+    if "handling" in parts and not handling_may_change(state, event, rules, now_ms):
         parts = parts - _HANDLING_ONLY
         if not parts:
             return new_state, NO_CHANGES
@@ -136,7 +136,7 @@ def apply_event(
     return new_state, diff_facts(before, after)
 
 
-def _handling_may_change(state: ContactState, event: ContactEvent, rules: ContactRules, now_ms: int) -> bool:
+def handling_may_change(state: ContactState, event: ContactEvent, rules: ContactRules, now_ms: int) -> bool:
     """False only when this event provably leaves every handling fact as it was.
 
     The common in-order life (queued, answered, holds, ended, wrap-up) then

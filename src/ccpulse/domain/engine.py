@@ -33,6 +33,7 @@ from ccpulse.domain.contacts import (
     advance_time,
     apply_event,
     contact_place_at,
+    handling_may_change,
     next_deadline_ms,
 )
 from ccpulse.domain.erlang import StaffingAdvice, staffing_advice
@@ -85,6 +86,7 @@ _TYPES_THAT_SET_DEADLINES = frozenset(
         ContactEventType.WRAPUP_ENDED,
     }
 )
+_TYPES_THAT_END_CONVERSATIONS = frozenset({ContactEventType.ENDED, ContactEventType.TRANSFERRED})
 REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between housekeeping passes
 STAFFED_STATES = frozenset({AgentState.AVAILABLE, AgentState.BUSY, AgentState.ACW})
 
@@ -298,7 +300,9 @@ class Engine:
         new_state, changes = apply_event(state, event, self._contact_rules, now_ms, customer_key)
         self._contacts[event.contact_id] = new_state
         self._contact_seen_ms[event.contact_id] = max(self._contact_seen_ms.get(event.contact_id, 0), event.ts_ms)
-        if event.type in _TYPES_THAT_SET_DEADLINES:
+        if event.type in _TYPES_THAT_END_CONVERSATIONS or (
+            event.type in _TYPES_THAT_SET_DEADLINES and handling_may_change(state, event, self._contact_rules, now_ms)
+        ):
             self._schedule_contact(event.contact_id, new_state, now_ms)
         self._record(changes, published, retracted, contact_id=event.contact_id)
         return False

@@ -138,11 +138,14 @@ def conversations(state: HandlingState, place_at: Callable[[int], SegmentPlace |
     """Every answered segment whose queue is known, with its conversation end and holds."""
     found: list[Conversation] = []
     used_ends: set[str] = set()
-    for answer in state.answers:
+    answers = state.answers
+    for index, answer in enumerate(answers):
         place = place_at(answer.ts_ms)
         if place is None:
             continue  # the stint's contact.queued has not arrived yet
-        end = _conversation_end(state, answer, used_ends)
+        # Answers are sorted, so the next one (if any) is the next in time.
+        next_answer_ts = answers[index + 1].ts_ms if index + 1 < len(answers) else None
+        end = _conversation_end(state, answer, next_answer_ts, used_ends)
         if end is not None:
             used_ends.add(end.event_id)
         hold_ms, hold_count = _holds(state, answer, end)
@@ -150,8 +153,9 @@ def conversations(state: HandlingState, place_at: Callable[[int], SegmentPlace |
     return found
 
 
-def _conversation_end(state: HandlingState, answer: AnswerMark, used: set[str]) -> EndMark | None:
-    next_answer_ts = _next_answer_ts(state, answer)
+def _conversation_end(
+    state: HandlingState, answer: AnswerMark, next_answer_ts: int | None, used: set[str]
+) -> EndMark | None:
     for end in state.ends:
         if end.ts_ms < answer.ts_ms or end.event_id in used:
             continue
@@ -161,11 +165,6 @@ def _conversation_end(state: HandlingState, answer: AnswerMark, used: set[str]) 
             return None  # an anonymous end after the next answer belongs to that one
         return end
     return None
-
-
-def _next_answer_ts(state: HandlingState, answer: AnswerMark) -> int | None:
-    later = [a.ts_ms for a in state.answers if a > answer]
-    return min(later) if later else None
 
 
 def _holds(state: HandlingState, answer: AnswerMark, end: EndMark | None) -> tuple[int, int]:
