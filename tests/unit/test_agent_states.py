@@ -8,9 +8,7 @@ milliseconds; T0_MS is 2024-03-01T12:00:00Z (worked out in test_queue_stints.py)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Generic, Protocol, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -33,6 +31,7 @@ from ccpulse.domain.agent_states import (
 from ccpulse.domain.changes import FactChanges
 from ccpulse.domain.events import AgentEvent, AgentState
 from ccpulse.domain.facts import AgentStateFact
+from tests.unit.lifecycle_support import FactsLedger, first_deliveries, insert_duplicates
 
 T0_MS = 1_709_294_400_000
 MINUTE_MS = 60_000
@@ -41,36 +40,6 @@ SUPPORT = ("support",)
 BOTH = ("support", "billing")
 
 property_settings = settings(max_examples=200, deadline=None)
-
-
-class HasFactId(Protocol):
-    @property
-    def fact_id(self) -> str: ...
-
-
-F = TypeVar("F", bound=HasFactId)
-
-
-@dataclass
-class FactsLedger(Generic[F]):
-    """What a consumer of published facts holds: published facts minus retracted ones.
-
-    It checks the protocol on the way: retractions come first and withdraw a
-    live fact; no fact id ever has two live facts.
-    """
-
-    live: dict[str, F] = field(default_factory=dict)
-
-    def apply(self, changes: FactChanges[F]) -> None:
-        for retracted in changes.retracted:
-            assert self.live.pop(retracted.fact_id) == retracted, "retracted a fact that was not live"
-        for published in changes.published:
-            assert published.fact_id not in self.live, "two live facts for one id"
-            self.live[published.fact_id] = published
-
-    @property
-    def facts(self) -> set[F]:
-        return set(self.live.values())
 
 
 def changed(
@@ -354,26 +323,13 @@ def test_any_arrival_order_yields_the_expected_spans(day: tuple[list[AgentEvent]
     assert open_state(timeline) == open_state(in_order_timeline)
 
 
-def first_deliveries(events: Sequence[AgentEvent]) -> list[AgentEvent]:
-    seen: set[str] = set()
-    firsts: list[AgentEvent] = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            firsts.append(event)
-    return firsts
-
-
 @property_settings
 @given(days_in_any_arrival_order(), st.data())
 def test_duplicates_inserted_anywhere_change_neither_facts_nor_timeline(
     day: tuple[list[AgentEvent], list[AgentEvent]], data: st.DataObject
 ) -> None:
     _, arrival = day
-    with_duplicates = list(arrival)
-    for _ in range(data.draw(st.integers(1, 8), label="duplicate count")):
-        copy = data.draw(st.sampled_from(arrival), label="duplicated event")
-        with_duplicates.insert(data.draw(st.integers(0, len(with_duplicates)), label="position"), copy)
+    with_duplicates = insert_duplicates(arrival, data)
 
     timeline_with, facts_with = fold(with_duplicates)
     timeline_without, facts_without = fold(first_deliveries(with_duplicates))

@@ -22,7 +22,6 @@ from ccpulse.domain.contacts import (
     advance_time,
     apply_event,
     next_deadline_ms,
-    waiting_since_ms,
 )
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
 from ccpulse.domain.facts import HandlingFact, QueueArrivalFact, QueueOutcome, QueueOutcomeFact
@@ -204,14 +203,6 @@ def test_without_a_queue_in_the_wrapup_the_most_recent_segment_takes_it() -> Non
     (handling,) = fold(events)[1].of_type(HandlingFact)
 
     assert handling.acw_ms == 20 * S
-
-
-def test_waiting_contacts_are_the_stints_without_an_outcome() -> None:
-    state, _ = fold(PLAIN_CALL[:1])
-    assert waiting_since_ms(state) == [("sales", "voice", T0)]
-
-    state, _ = fold(PLAIN_CALL[:2])
-    assert waiting_since_ms(state) == []
 
 
 # --- properties -------------------------------------------------------------

@@ -8,8 +8,8 @@ milliseconds; T0_MS is 2024-03-01T12:00:00Z.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import example, given, settings
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ccpulse.codec import json
 from ccpulse.codec.records import state_from_dict, state_to_dict
+from ccpulse.domain.changes import FactChanges
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType, FlowOutReason
 from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 from ccpulse.domain.queue_stints import (
@@ -24,11 +25,11 @@ from ccpulse.domain.queue_stints import (
     NO_CHANGES,
     OUTCOME_OF_EVENT,
     ContactQueueState,
-    StintChanges,
     apply_contact_event,
     stint_facts,
     unattributed_outcomes,
 )
+from tests.unit.lifecycle_support import FactsLedger, first_deliveries, insert_duplicates
 
 # 2024-03-01T12:00:00Z: 19_783 days after 1970-01-01 (54 years with 13 leap days
 # = 19_723 days to 2024-01-01, + 31 January + 29 February), 19_783 * 86_400 s
@@ -60,38 +61,18 @@ def hold_started(event_id: str, ts_ms: int) -> ContactEvent:
     return ContactEvent(event_id, ContactEventType.HOLD_STARTED, ts_ms, CONTACT_ID, agent_id="agent-07")
 
 
-@dataclass
-class FactsLedger:
-    """What a consumer of the contact-facts topic holds: published facts minus retracted ones.
-
-    It checks the protocol on the way: a retraction withdraws a fact that is
-    live, and no stint ever has two live facts.
-    """
-
-    live: dict[str, QueueOutcomeFact] = field(default_factory=dict)
-
-    def apply(self, changes: StintChanges) -> None:
-        for retracted in changes.retracted:
-            assert self.live.pop(retracted.fact_id) == retracted, "retracted a fact that was not live"
-        for published in changes.published:
-            assert published.fact_id not in self.live, "two live facts for one stint"
-            self.live[published.fact_id] = published
-
-    @property
-    def facts(self) -> list[QueueOutcomeFact]:
-        return sorted(self.live.values(), key=lambda f: f.queued_ts_ms)
-
-
 def fold(
-    events: Iterable[ContactEvent], state: ContactQueueState | None = None, ledger: FactsLedger | None = None
+    events: Iterable[ContactEvent],
+    state: ContactQueueState | None = None,
+    ledger: FactsLedger[QueueOutcomeFact] | None = None,
 ) -> tuple[ContactQueueState, list[QueueOutcomeFact]]:
-    """Apply events in the given arrival order; return the final state and the live facts."""
+    """Apply events in the given arrival order; return the final state and the live facts (by queued time)."""
     state = ContactQueueState() if state is None else state
     ledger = FactsLedger() if ledger is None else ledger
     for event in events:
         state, changes = apply_contact_event(state, event)
         ledger.apply(changes)
-    return state, ledger.facts
+    return state, sorted(ledger.facts, key=lambda f: f.queued_ts_ms)
 
 
 def fact(
@@ -227,14 +208,14 @@ def test_out_of_order_transfer_retracts_the_early_guess_and_publishes_the_truth(
     # Only the sales stint is known: the abandon looks like its end, wait 230_000 ms.
     early_guess = fact("sales", QueueOutcome.ABANDONED, T0_MS, T0_MS + 230_000)
     state, changes = apply_contact_event(state, TRANSFER_EVENTS["abandoned"])
-    assert changes == StintChanges(published=(early_guess,))
+    assert changes == FactChanges(published=(early_guess,))
     # The answer at T0+10 s is the sales stint's earliest outcome: swap, wait 10_000 ms.
     answered = fact("sales", QueueOutcome.ANSWERED, T0_MS, T0_MS + 10_000)
     state, changes = apply_contact_event(state, TRANSFER_EVENTS["answered"])
-    assert changes == StintChanges(published=(answered,), retracted=(early_guess,))
+    assert changes == FactChanges(published=(answered,), retracted=(early_guess,))
     # The billing stint claims the abandon: wait 230_000 - 200_000 = 30_000 ms.
     state, changes = apply_contact_event(state, TRANSFER_EVENTS["queued_billing"])
-    assert changes == StintChanges(
+    assert changes == FactChanges(
         published=(fact("billing", QueueOutcome.ABANDONED, T0_MS + 200_000, T0_MS + 230_000),)
     )
     assert Counter(stint_facts(CONTACT_ID, state).values()) == TRANSFER_FACTS
@@ -367,26 +348,13 @@ def test_arrival_orders_with_each_outcome_after_its_own_queued_yield_the_same_fa
     assert Counter(facts) == Counter(story.expected_facts)
 
 
-def first_deliveries(events: Sequence[ContactEvent]) -> list[ContactEvent]:
-    seen: set[str] = set()
-    firsts: list[ContactEvent] = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            firsts.append(event)
-    return firsts
-
-
 @property_settings
 @given(stories_in_any_arrival_order(), st.data())
 def test_duplicates_inserted_anywhere_change_neither_facts_nor_state(
     story_and_arrival: tuple[ContactStory, list[ContactEvent]], data: st.DataObject
 ) -> None:
     _, arrival = story_and_arrival
-    with_duplicates = list(arrival)
-    for _ in range(data.draw(st.integers(1, 8), label="duplicate count")):
-        copy = data.draw(st.sampled_from(arrival), label="duplicated event")
-        with_duplicates.insert(data.draw(st.integers(0, len(with_duplicates)), label="position"), copy)
+    with_duplicates = insert_duplicates(arrival, data)
     # The first delivery of an id is the original; every later one is the duplicate.
     without_duplicates = first_deliveries(with_duplicates)
 
@@ -409,7 +377,7 @@ def test_restart_from_serialized_state_yields_the_same_facts(
     uninterrupted_state, uninterrupted_facts = fold(arrival)
 
     # The ledger is the downstream consumer: it keeps what it received before the restart.
-    ledger = FactsLedger()
+    ledger: FactsLedger[QueueOutcomeFact] = FactsLedger()
     state_before, _ = fold(arrival[:cut], ledger=ledger)
     stored = json.dumps(state_to_dict(state_before))
     restored = state_from_dict(json.loads(stored))

@@ -36,7 +36,7 @@ from ccpulse.domain.surveys import (
     unattributed_fact,
     validate_score,
 )
-from tests.unit.test_agent_states import FactsLedger
+from tests.unit.lifecycle_support import FactsLedger
 
 T0_MS = 1_709_294_400_000
 HOUR_MS = 3_600_000

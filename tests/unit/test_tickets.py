@@ -30,7 +30,7 @@ from ccpulse.domain.tickets import (
     ticket_facts,
     waiting_events,
 )
-from tests.unit.test_agent_states import FactsLedger
+from tests.unit.lifecycle_support import FactsLedger, first_deliveries, insert_duplicates
 
 T0_MS = 1_709_294_400_000
 MINUTE_MS = 60_000
@@ -399,26 +399,13 @@ def test_facts_keep_the_ticket_invariants(events: list[TicketEvent]) -> None:
     assert is_open(state) == (latest_status.step in {TicketStep.CREATED, TicketStep.REOPENED})
 
 
-def first_deliveries(events: Sequence[TicketEvent]) -> list[TicketEvent]:
-    seen: set[str] = set()
-    firsts: list[TicketEvent] = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            firsts.append(event)
-    return firsts
-
-
 @property_settings
 @given(lives_in_any_arrival_order(), st.data())
 def test_duplicates_inserted_anywhere_change_neither_facts_nor_state(
     life: tuple[list[TicketEvent], list[TicketEvent]], data: st.DataObject
 ) -> None:
     _, arrival = life
-    with_duplicates = list(arrival)
-    for _ in range(data.draw(st.integers(1, 8), label="duplicate count")):
-        copy = data.draw(st.sampled_from(arrival), label="duplicated event")
-        with_duplicates.insert(data.draw(st.integers(0, len(with_duplicates)), label="position"), copy)
+    with_duplicates = insert_duplicates(arrival, data)
 
     state_with, facts_with = fold(with_duplicates)
     state_without, facts_without = fold(first_deliveries(with_duplicates))

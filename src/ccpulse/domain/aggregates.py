@@ -22,7 +22,7 @@ Representation
   stay exact under retraction and in any merge order (float sums would not).
 - **Sign**: every ``add_*`` takes ``sign=+1`` (apply) or ``sign=-1`` (retract a
   fact that out-of-order events proved wrong, see
-  :class:`ccpulse.domain.queue_stints.StintChanges`). Retracting exactly undoes
+  :class:`ccpulse.domain.changes.FactChanges`). Retracting exactly undoes
   applying for every counter and sum. The two maxima (``max_wait_*_ms``) cannot
   be undone in general: a retraction leaves them as they are, except that they
   return to 0 when their count returns to 0. After a retraction they are

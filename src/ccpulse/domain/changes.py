@@ -1,12 +1,11 @@
 """What one event changed in a lifecycle's facts: facts to publish and earlier facts to withdraw.
 
-Every lifecycle (agent states, tickets, surveys) derives its facts as a pure
+Every lifecycle (queue stints, contacts, agent states, tickets, surveys) derives its facts as a pure
 function of the set of events seen. Applying one event compares the facts
 before and after it; the difference is published as :class:`FactChanges`. A
 consumer that applies ``retracted`` before ``published`` and keeps the latest
 fact per ``fact_id`` holds exactly the facts of the event set, whatever order
-the events arrived in. (:mod:`ccpulse.domain.queue_stints` follows the same
-protocol with its own ``StintChanges``.)
+the events arrived in.
 """
 
 from __future__ import annotations

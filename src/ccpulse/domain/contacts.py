@@ -175,13 +175,3 @@ def advance_time(
 def next_deadline_ms(state: ContactState, rules: ContactRules, after_ms: int) -> int | None:
     """When, after stream time ``after_ms``, this contact next needs :func:`advance_time` (None: never)."""
     return next_timeout_ms(state.handling, contact_place_at(state), rules.acw_timeout_ms, after_ms)
-
-
-def waiting_since_ms(state: ContactState) -> list[tuple[str, str, int]]:
-    """Stints still waiting (no outcome yet): (queue, channel, queued_ts_ms), for the live view."""
-    finished = {fact.queued_ts_ms for fact in stint_facts("", state.stints).values()}
-    return [
-        (start.queue, start.channel.value, start.queued_ts_ms)
-        for start in state.stints.starts
-        if start.queued_ts_ms not in finished
-    ]

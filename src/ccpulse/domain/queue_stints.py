@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ccpulse.domain.changes import FactChanges, diff_facts
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
 from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 
@@ -69,18 +70,9 @@ class ContactQueueState:
     seen_event_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StintChanges:
-    """What one event changed: facts to publish, and earlier facts to withdraw."""
-
-    published: tuple[QueueOutcomeFact, ...] = ()
-    retracted: tuple[QueueOutcomeFact, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.published or self.retracted)
-
-
-NO_CHANGES = StintChanges()
+# What one event changed: the same published/retracted protocol as every lifecycle.
+StintChanges = FactChanges[QueueOutcomeFact]
+NO_CHANGES: StintChanges = FactChanges()
 
 
 def is_duplicate(state: ContactQueueState, event: ContactEvent) -> bool:
@@ -93,7 +85,7 @@ def apply_contact_event(state: ContactQueueState, event: ContactEvent) -> tuple[
     new_state = add_stint_event(state, event)
     if new_state.starts == state.starts and new_state.outcomes == state.outcomes:
         return new_state, NO_CHANGES
-    return new_state, _diff(stint_facts(event.contact_id, state), stint_facts(event.contact_id, new_state))
+    return new_state, diff_facts(stint_facts(event.contact_id, state), stint_facts(event.contact_id, new_state))
 
 
 def add_stint_event(state: ContactQueueState, event: ContactEvent) -> ContactQueueState:
@@ -151,10 +143,3 @@ def latest_start_at(starts: tuple[StintStart, ...], ts_ms: int) -> StintStart | 
             break
         found = start
     return found
-
-
-def _diff(before: dict[str, QueueOutcomeFact], after: dict[str, QueueOutcomeFact]) -> StintChanges:
-    return StintChanges(
-        published=tuple(fact for fact_id, fact in after.items() if before.get(fact_id) != fact),
-        retracted=tuple(fact for fact_id, fact in before.items() if after.get(fact_id) != fact),
-    )
