@@ -18,7 +18,12 @@ from ccpulse.codec import json
 from ccpulse.config import ConfigError
 
 SMOKE = {"contacts": 300, "open_contacts": 2000}
-RATES = ("engine_events_per_s", "decode_events_per_s", "decode_and_apply_events_per_s")
+RATES = (
+    "engine_events_per_s",
+    "engine_default_gc_events_per_s",
+    "decode_events_per_s",
+    "decode_and_apply_events_per_s",
+)
 REQUIRED = {
     *RATES,
     "bytes_per_open_contact",

@@ -35,6 +35,7 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from ccpulse.codec.events import decode_event
 from ccpulse.config import ConfigError
 from ccpulse.domain.engine import Engine, EngineConfig
 from ccpulse.domain.events import CanonicalEvent, Channel, ContactEvent, ContactEventType
+from ccpulse.runtime.gc_tuning import STREAMING_GC_THRESHOLDS, tune_gc_for_streaming
 from ccpulse.sources.simulator import ContactGenerator, SimulationPlan
 
 DEFAULT_OUTPUT = Path("build/bench-engine.json")
@@ -111,7 +113,8 @@ class Machine:
 class EngineBenchReport:
     """The JSON report; rates in events per second, memory in bytes."""
 
-    engine_events_per_s: float
+    engine_events_per_s: float  # with the worker's garbage-collector settings
+    engine_default_gc_events_per_s: float  # with CPython's default ones, for comparison
     decode_events_per_s: float
     decode_and_apply_events_per_s: float
     bytes_per_open_contact: float
@@ -217,10 +220,22 @@ def _timed(run: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs) -> fl
     return time.perf_counter() - started
 
 
+@contextmanager
+def _streaming_gc() -> Iterator[None]:
+    """The worker's garbage-collector settings for the duration; the previous ones afterwards."""
+    previous = tune_gc_for_streaming()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*previous)
+
+
 @dataclass(frozen=True, slots=True)
 class _DecodedRuns:
     decode_s: float
     engine_s: float
+    engine_default_gc_s: float
     verdicts: dict[str, int]
     profile: list[ProfileLine]
     profile_total_s: float
@@ -238,15 +253,17 @@ def _measure_decoded(messages: Sequence[bytes], config: EngineConfig, profile: b
 
     events: list[CanonicalEvent] = []
     decode_s = _timed(_decode_every, messages, events)
+    engine_default_gc_s = _timed(_apply_every, Engine(config), events)
     engine = Engine(config)
-    engine_s = _timed(_apply_every, engine, events)
+    with _streaming_gc():
+        engine_s = _timed(_apply_every, engine, events)
     verdicts = {str(verdict): count for verdict, count in engine.stats.events.most_common()}
     lines: list[ProfileLine] = []
     total_s = 0.0
     if profile:
         progress.write("bench: profiling one more engine run\n")
         lines, total_s = profile_engine(events, config)
-    return _DecodedRuns(decode_s, engine_s, verdicts, lines, total_s)
+    return _DecodedRuns(decode_s, engine_s, engine_default_gc_s, verdicts, lines, total_s)
 
 
 def measure_open_contacts(plan: BenchPlan, config: EngineConfig, progress: TextIO) -> tuple[int, int]:
@@ -336,7 +353,8 @@ def run_engine_bench(
     progress.write(f"bench: {len(messages):,} events in {time.perf_counter() - started:.1f} s; measuring\n")
 
     decoded = _measure_decoded(messages, config, plan.profile, progress)
-    decode_and_apply_s = _timed(_decode_and_apply_every, Engine(config), messages)
+    with _streaming_gc():
+        decode_and_apply_s = _timed(_decode_and_apply_every, Engine(config), messages)
     profile, profile_total_s = decoded.profile, decoded.profile_total_s
     engine_s, decode_s = decoded.engine_s, decoded.decode_s
 
@@ -346,6 +364,7 @@ def run_engine_bench(
 
     report = EngineBenchReport(
         engine_events_per_s=round(len(messages) / engine_s, 1),
+        engine_default_gc_events_per_s=round(len(messages) / decoded.engine_default_gc_s, 1),
         decode_events_per_s=round(len(messages) / decode_s, 1),
         decode_and_apply_events_per_s=round(len(messages) / decode_and_apply_s, 1),
         bytes_per_open_contact=round(per_contact, 1),
@@ -367,7 +386,8 @@ def run_engine_bench(
         machine=machine(),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         notes=[
-            "rates: wall time on one core after a warm-up, fresh engine per run, GC on",
+            "rates: wall time on one core after a warm-up, fresh engine per run, GC on with the worker's "
+            f"thresholds {STREAMING_GC_THRESHOLDS} (engine_default_gc_events_per_s: CPython's defaults)",
             "profile times include cProfile overhead; compare shares, not absolute seconds",
             "memory: tracemalloc growth of engine state per open contact (queued; every other one answered)",
         ],
@@ -386,7 +406,8 @@ def format_table(report: EngineBenchReport, profile_total_s: float, output: Path
         f"{report.queues} queues, seed {report.seed}",
         f"  machine          {report.machine.cores} cores, {report.machine.implementation} "
         f"{report.machine.python}, {report.machine.platform}",
-        f"  engine apply     {report.engine_events_per_s:>12,.0f} events/s  ({report.engine_s:.2f} s)",
+        f"  engine apply     {report.engine_events_per_s:>12,.0f} events/s  ({report.engine_s:.2f} s; "
+        f"{report.engine_default_gc_events_per_s:,.0f}/s with default GC settings)",
         f"  decode           {report.decode_events_per_s:>12,.0f} events/s  ({report.decode_s:.2f} s)",
         f"  decode + apply   {report.decode_and_apply_events_per_s:>12,.0f} events/s  "
         f"({report.decode_and_apply_s:.2f} s)",

@@ -99,21 +99,21 @@ def apply_agent_event(timeline: AgentTimeline, event: AgentEvent) -> tuple[Agent
     """Fold one state change into the timeline; return the new timeline and the facts it changed.
 
     Duplicates and too-late events change no fact; both are remembered as
-    seen, so a re-delivery of either counts as a duplicate.
+    seen, so a re-delivery of either counts as a duplicate. A duplicate gets
+    back the very timeline it was applied to (callers may test identity).
     """
     if is_duplicate(timeline, event):
         return timeline, NO_CHANGES
     seen = (*timeline.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
-    new_timeline = replace(timeline, seen_event_ids=seen)
     if is_too_late(timeline, event):
-        return new_timeline, NO_CHANGES
+        return AgentTimeline(timeline.changes, timeline.floor_ts_ms, seen), NO_CHANGES
     change = StateChange(event.ts_ms, event.event_id, event.state, event.queues, event.team)
     last = timeline.changes[-1] if timeline.changes else None
     if last is None or change.ts_ms > last.ts_ms:
         # The usual case, an event later than every other: it closes the open
         # span and nothing else changes. Same result as the general path below,
         # without re-deriving the whole history.
-        new_timeline = replace(new_timeline, changes=(*timeline.changes, change))
+        new_timeline = AgentTimeline((*timeline.changes, change), timeline.floor_ts_ms, seen)
         if last is None:
             return new_timeline, NO_CHANGES
         closed = AgentStateFact(
@@ -122,8 +122,10 @@ def apply_agent_event(timeline: AgentTimeline, event: AgentEvent) -> tuple[Agent
         return new_timeline, FactChanges(published=(closed,))
     # A re-delivery older than the remembered ids is already in the set.
     if any(c.event_id == event.event_id for c in timeline.changes if c.ts_ms == change.ts_ms):
-        return new_timeline, NO_CHANGES
-    new_timeline = replace(new_timeline, changes=tuple(sorted((*timeline.changes, change), key=_change_order)))
+        return AgentTimeline(timeline.changes, timeline.floor_ts_ms, seen), NO_CHANGES
+    new_timeline = AgentTimeline(
+        tuple(sorted((*timeline.changes, change), key=_change_order)), timeline.floor_ts_ms, seen
+    )
     before = agent_state_facts(event.agent_id, timeline)
     after = agent_state_facts(event.agent_id, new_timeline)
     return new_timeline, diff_facts(before, after)

@@ -161,6 +161,24 @@ def handling_may_change(state: ContactState, event: ContactEvent, rules: Contact
     return bool(handling.ends)
 
 
+def end_deadline_floor_ms(state: ContactState, event: ContactEvent, rules: ContactRules) -> int | None:
+    """A time no later than any ACW deadline an end event adds, when it cannot change handling facts.
+
+    Call it only when :func:`handling_may_change` is False for an ``ENDED`` or
+    ``TRANSFERRED`` event. Such an end is later than every end seen and the
+    contact has no wrap-up, so the conversations that already had an end keep
+    it (ends go to answers earliest first) and their deadlines; the only new
+    deadline is this end's, at its time plus its queue's ACW timeout, never
+    earlier than plus the shortest timeout of the contact's queues. A timer at
+    this floor that fires early finds the exact deadline then, without this
+    event paying for deriving every conversation now. None: no answer, so no
+    conversation this end could close.
+    """
+    if not state.handling.answers:
+        return None
+    return event.ts_ms + min((rules.acw_timeout_ms(s.queue) for s in state.stints.starts), default=0)
+
+
 def advance_time(
     contact_id: str, state: ContactState, rules: ContactRules, before_ms: int, now_ms: int
 ) -> ContactChanges:

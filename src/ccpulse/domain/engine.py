@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ccpulse.domain import agent_states, surveys, tickets
+from ccpulse.domain.age_index import AgeIndex
 from ccpulse.domain.aggregates import QueueAggregate, split_span_ms
 from ccpulse.domain.changes import FactChanges
 from ccpulse.domain.contacts import (
@@ -33,6 +34,7 @@ from ccpulse.domain.contacts import (
     advance_time,
     apply_event,
     contact_place_at,
+    end_deadline_floor_ms,
     handling_may_change,
     next_deadline_ms,
 )
@@ -182,12 +184,14 @@ class Engine:
         self.stats = EngineStats()
         self._contact_rules = ContactRules(acw_timeout_ms=self._acw_timeout_ms)
         self._contacts: dict[str, ContactState] = {}
-        self._contact_seen_ms: dict[str, int] = {}
+        self._contact_seen = AgeIndex[str](REAP_EVERY_MS)
         self._agents: dict[str, agent_states.AgentTimeline] = {}
         self._tickets: dict[str, tickets.TicketState] = {}
         self._surveys = surveys.SurveyInbox()
         self._buckets: dict[tuple[str, str, int], QueueAggregate] = {}
         self._agent_buckets: dict[tuple[str, int], QueueAggregate] = {}
+        self._bucket_ages = AgeIndex[tuple[str, str, int]](self.config.windows.bucket_ms)
+        self._agent_bucket_ages = AgeIndex[tuple[str, int]](self.config.windows.bucket_ms)
         # Live view: (queue, channel) -> {stint id: queued_ts_ms}.
         self._waiting: dict[tuple[str, str], dict[str, int]] = {}
         self._timers: list[_Timer] = []
@@ -262,10 +266,11 @@ class Engine:
         return False  # a watermark only moves stream time
 
     def _apply_agent(self, event: AgentEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
-        timeline = self._agents.get(event.agent_id, agent_states.AgentTimeline())
-        if agent_states.is_duplicate(timeline, event):
-            return True
-        self._agents[event.agent_id], changes = agent_states.apply_agent_event(timeline, event)
+        timeline = self._agents.get(event.agent_id) or agent_states.AgentTimeline()
+        new_timeline, changes = agent_states.apply_agent_event(timeline, event)
+        if new_timeline is timeline:
+            return True  # only a duplicate leaves the timeline object as it was
+        self._agents[event.agent_id] = new_timeline
         self._record(changes, published, retracted)
         return False
 
@@ -299,11 +304,14 @@ class Engine:
         customer_key = self.customer_key(event.customer_id)
         new_state, changes = apply_event(state, event, self._contact_rules, now_ms, customer_key)
         self._contacts[event.contact_id] = new_state
-        self._contact_seen_ms[event.contact_id] = max(self._contact_seen_ms.get(event.contact_id, 0), event.ts_ms)
-        if event.type in _TYPES_THAT_END_CONVERSATIONS or (
-            event.type in _TYPES_THAT_SET_DEADLINES and handling_may_change(state, event, self._contact_rules, now_ms)
-        ):
-            self._schedule_contact(event.contact_id, new_state, now_ms)
+        self._contact_seen.touch(event.contact_id, event.ts_ms)
+        if event.type in _TYPES_THAT_SET_DEADLINES:
+            if handling_may_change(state, event, self._contact_rules, now_ms):
+                self._schedule_contact(event.contact_id, new_state, now_ms)
+            elif event.type in _TYPES_THAT_END_CONVERSATIONS:
+                floor_ms = end_deadline_floor_ms(state, event, self._contact_rules)
+                if floor_ms is not None:
+                    heapq.heappush(self._timers, _Timer(floor_ms, "contact", event.contact_id))
         self._record(changes, published, retracted, contact_id=event.contact_id)
         return False
 
@@ -374,6 +382,7 @@ class Engine:
         aggregate = self._buckets.get(key)
         if aggregate is None:
             aggregate = self._buckets[key] = QueueAggregate.empty(self.queue_config(queue))
+            self._bucket_ages.touch(key, start_ms)
         return aggregate
 
     def _count(self, fact: AnyFact, sign: int) -> None:
@@ -403,6 +412,7 @@ class Engine:
                 aggregate = self._agent_buckets.get(key)
                 if aggregate is None:
                     aggregate = self._agent_buckets[key] = QueueAggregate.empty(config)
+                    self._agent_bucket_ages.touch(key, start_ms)
                 aggregate.add_agent_state(fact, overlap_ms, sign=sign)
 
     def _follow(self, fact: AnyFact, sign: int, contact_id: str | None) -> None:
@@ -497,10 +507,17 @@ class Engine:
                 due_fcr.append(timer.key)
         for contact_id in sorted(due_contacts):
             state = self._contacts.get(contact_id)
-            if state is not None:
-                changes = advance_time(contact_id, state, self._contact_rules, before_ms, now_ms)
-                self._record(changes, published, retracted, contact_id=contact_id)
-                self._schedule_contact(contact_id, state, now_ms)
+            if state is None:
+                continue
+            deadline_ms = next_deadline_ms(state, self._contact_rules, before_ms)
+            if deadline_ms is None:
+                continue  # a stale timer: the segment got its wrap-up meanwhile
+            if deadline_ms > now_ms:
+                heapq.heappush(self._timers, _Timer(deadline_ms, "contact", contact_id))
+                continue  # an early timer (see end_deadline_floor_ms): wait for the exact deadline
+            changes = advance_time(contact_id, state, self._contact_rules, before_ms, now_ms)
+            self._record(changes, published, retracted, contact_id=contact_id)
+            self._schedule_contact(contact_id, state, now_ms)
         for fact_id in due_fcr:
             self._settle_fcr(fact_id)
         return ApplyResult(Verdict.ACCEPTED, tuple(published), tuple(retracted))
@@ -607,10 +624,8 @@ class Engine:
         stale_before_ms = now_ms - self.config.max_segment_age_ms
         checked_before_ms = self._segments_checked_before_ms
         self._segments_checked_before_ms = stale_before_ms
-        for contact_id, last_seen_ms in self._contact_seen_ms.items():
-            # Each contact is looked at once, in the pass where it turns stale.
-            if not checked_before_ms <= last_seen_ms < stale_before_ms:
-                continue
+        # Each contact is looked at once, in the pass where it turns stale.
+        for contact_id, _ in self._contact_seen.seen_between(checked_before_ms, stale_before_ms):
             state = self._contacts.get(contact_id)
             if state is None or not state.handling.answers:
                 continue
@@ -627,18 +642,17 @@ class Engine:
     def reap(self, now_ms: int) -> None:
         """Forget what stream time has left behind: old buckets, finished contacts, stuck stints."""
         horizon_ms = now_ms - self.config.retention_ms
-        for key in [k for k in self._buckets if k[2] < horizon_ms]:
+        for key in self._bucket_ages.pop_older_than(horizon_ms):
             del self._buckets[key]
-        for agent_key in [k for k in self._agent_buckets if k[1] < horizon_ms]:
+        for agent_key in self._agent_bucket_ages.pop_older_than(horizon_ms):
             del self._agent_buckets[agent_key]
         for waiting in self._waiting.values():
             stuck = [stint for stint, queued_ms in waiting.items() if queued_ms < now_ms - self.config.max_queue_age_ms]
             for stint in stuck:
                 del waiting[stint]
             self.stats.reaped_stints += len(stuck)
-        for contact_id in [c for c, seen in self._contact_seen_ms.items() if seen < horizon_ms]:
+        for contact_id in self._contact_seen.pop_older_than(horizon_ms):
             self._contacts.pop(contact_id, None)
-            del self._contact_seen_ms[contact_id]
         self._reap_open_segments(now_ms)
         for agent_id, timeline in self._agents.items():
             self._agents[agent_id] = agent_states.prune_agent_timeline(timeline, horizon_ms)

@@ -10,6 +10,7 @@ from prometheus_client import disable_created_metrics
 
 from ccpulse.config import Settings
 from ccpulse.runtime.app import create_app
+from ccpulse.runtime.gc_tuning import tune_gc_for_streaming
 from ccpulse.runtime.topics import ensure_topics
 from ccpulse.telemetry.endpoint import MetricsEndpoint
 
@@ -43,4 +44,5 @@ def run_worker(settings: Settings) -> None:
         # The banner lists tables and the broker URL; logs are for operators, not a splash screen.
         quiet=True,
     )
+    tune_gc_for_streaming()
     worker.execute_from_commandline()
