@@ -86,7 +86,7 @@ def contact_facts(
     facts: dict[str, ContactFact] = {}
     if "arrival" in parts:
         for start in state.stints.starts:
-            arrival = QueueArrivalFact(contact_id, start.queue, start.channel, start.queued_ts_ms)
+            arrival = QueueArrivalFact(contact_id, start.queue, start.channel, start.queued_ts_ms, state.customer_key)
             facts[f"arrival:{arrival.fact_id}"] = arrival
     if "outcome" in parts:
         for fact_id, outcome in stint_facts(contact_id, state.stints).items():
@@ -124,6 +124,10 @@ def apply_event(
         add_handling_event(state.handling, event),
         state.customer_key or customer_key,
     )
+    if new_state.customer_key != state.customer_key:
+        # Every fact carries the key: the first event naming the customer changes them all.
+        before = contact_facts(event.contact_id, state, rules, now_ms)
+        return new_state, diff_facts(before, contact_facts(event.contact_id, new_state, rules, now_ms))
     if event.type is ContactEventType.QUEUED and new_state.stints.starts == state.stints.starts:
         return new_state, NO_CHANGES
     parts = _PARTS_CHANGED_BY.get(event.type, _HANDLING_ONLY)

@@ -20,12 +20,12 @@ import heapq
 import hmac
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ccpulse.domain import agent_states, surveys, tickets
 from ccpulse.domain.age_index import AgeIndex
-from ccpulse.domain.aggregates import QueueAggregate, split_span_ms
+from ccpulse.domain.aggregates import QueueAggregate
 from ccpulse.domain.changes import FactChanges
 from ccpulse.domain.contacts import (
     ContactFact,
@@ -38,12 +38,11 @@ from ccpulse.domain.contacts import (
     handling_may_change,
     next_deadline_ms,
 )
-from ccpulse.domain.erlang import StaffingAdvice, staffing_advice
+from ccpulse.domain.erlang import StaffingAdvice
 from ccpulse.domain.events import (
     AgentEvent,
     AgentState,
     CanonicalEvent,
-    Channel,
     ContactEvent,
     ContactEventType,
     SurveyEvent,
@@ -51,30 +50,22 @@ from ccpulse.domain.events import (
     WatermarkEvent,
 )
 from ccpulse.domain.facts import (
+    AgentPresenceFact,
     AgentStateFact,
     HandlingFact,
-    QueueArrivalFact,
-    QueueOutcomeFact,
     SurveyFact,
     TicketFact,
+    TicketOpenFact,
     TicketStep,
 )
 from ccpulse.domain.handling import conversations
-from ccpulse.domain.kpis import KpiSnapshot, abandonment_hazard_per_s, aht_s, snapshot
+from ccpulse.domain.kpis import KpiSnapshot
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
-from ccpulse.domain.windows import (
-    HOUR_MS,
-    MINUTE_MS,
-    Window,
-    WindowConfig,
-    WindowKind,
-    bucket_start_ms,
-    rolling_buckets,
-    windows_at,
-)
+from ccpulse.domain.queue_view import ALL_CHANNELS, STAFFED_STATES, LiveQueue, QueueView, ViewConfig, ViewStats
+from ccpulse.domain.windows import HOUR_MS, MINUTE_MS, Window, WindowConfig
 
 AnyFact = ContactFact | AgentStateFact | TicketFact | SurveyFact
-ALL_CHANNELS = "all"
+__all__ = ["ALL_CHANNELS", "STAFFED_STATES", "AnyFact", "ApplyResult", "Engine", "EngineConfig", "LiveQueue", "Verdict"]
 # Only these can create or move an ACW deadline (an end starts after-contact
 # work, an answer arriving after its end completes a segment, a queue sets the
 # timeout, a late wrap-up can move to another segment); holds and queue
@@ -90,7 +81,6 @@ _TYPES_THAT_SET_DEADLINES = frozenset(
 )
 _TYPES_THAT_END_CONVERSATIONS = frozenset({ContactEventType.ENDED, ContactEventType.TRANSFERRED})
 REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between housekeeping passes
-STAFFED_STATES = frozenset({AgentState.AVAILABLE, AgentState.BUSY, AgentState.ACW})
 
 
 class Verdict(StrEnum):
@@ -138,23 +128,12 @@ class ApplyResult:
     retracted: tuple[AnyFact, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class LiveQueue:
-    """The "now" view of one queue x channel."""
-
-    waiting: int
-    oldest_wait_ms: int | None
-    waiting_beyond: dict[int, int]  # SL threshold (s) -> contacts waiting longer than it
-
-
 @dataclass
-class EngineStats:
-    """Counters the runtime exports as self-metrics."""
+class EngineStats(ViewStats):
+    """Counters the runtime exports as self-metrics (the queue side's included)."""
 
     events: Counter[str] = field(default_factory=Counter)  # by Verdict
-    reaped_stints: int = 0
     reaped_segments: int = 0
-    expired_facts: int = 0  # facts for buckets already dropped by retention
     facts_published: int = 0
     facts_retracted: int = 0
 
@@ -162,17 +141,7 @@ class EngineStats:
 @dataclass(frozen=True, slots=True, order=True)
 class _Timer:
     due_ms: int
-    kind: str  # "contact" (ACW timeout), "fcr" (repeat window passed)
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class _PendingFcr:
-    customer_key: str
-    queue: str
-    channel: Channel
-    completed_ts_ms: int
-    contact_id: str
+    contact_id: str  # whose ACW timeout may be due
 
 
 class Engine:
@@ -188,16 +157,17 @@ class Engine:
         self._agents: dict[str, agent_states.AgentTimeline] = {}
         self._tickets: dict[str, tickets.TicketState] = {}
         self._surveys = surveys.SurveyInbox()
-        self._buckets: dict[tuple[str, str, int], QueueAggregate] = {}
-        self._agent_buckets: dict[tuple[str, int], QueueAggregate] = {}
-        self._bucket_ages = AgeIndex[tuple[str, str, int]](self.config.windows.bucket_ms)
-        self._agent_bucket_ages = AgeIndex[tuple[str, int]](self.config.windows.bucket_ms)
-        # Live view: (queue, channel) -> {stint id: queued_ts_ms}.
-        self._waiting: dict[tuple[str, str], dict[str, int]] = {}
+        self.view = QueueView(
+            ViewConfig(
+                queues=self.config.queues,
+                windows=self.config.windows,
+                retention_ms=self.config.retention_ms,
+                max_queue_age_ms=self.config.max_queue_age_ms,
+                staffing_rate_window_ms=self.config.staffing_rate_window_ms,
+            ),
+            self.stats,
+        )
         self._timers: list[_Timer] = []
-        self._fcr_pending: dict[str, _PendingFcr] = {}
-        # (customer_key, queue) -> {contact_id: [queued_ts_ms, ...]} for repeat detection.
-        self._arrivals_by_customer: dict[tuple[str, str], dict[str, list[int]]] = {}
         # Live handling facts per contact: a survey rates the contact's last segment.
         self._segments_of_contact: dict[str, dict[str, HandlingFact]] = {}
         # Surveys by contact they rate, with their live facts, to re-attribute them
@@ -207,7 +177,7 @@ class Engine:
         self._live_surveys: dict[str, SurveyFact] = {}
         self._reattribute: set[str] = set()
         self._ticket_attribution: dict[str, surveys.Attribution] = {}
-        self._open_tickets: dict[str, set[str]] = {}
+        self._open_ticket_facts: dict[str, TicketOpenFact] = {}
         self._retry_surveys = False
         self._next_reap_ms = 0
         self._reaped_segments: set[tuple[str, str]] = set()
@@ -272,6 +242,9 @@ class Engine:
             return True  # only a duplicate leaves the timeline object as it was
         self._agents[event.agent_id] = new_timeline
         self._record(changes, published, retracted)
+        before, after = presence_of(event.agent_id, timeline), presence_of(event.agent_id, new_timeline)
+        if before != after:
+            self.view.apply(published=[after] if after else [], retracted=[before] if before else [])
         return False
 
     def _apply_ticket(self, event: TicketEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
@@ -311,7 +284,7 @@ class Engine:
             elif event.type in _TYPES_THAT_END_CONVERSATIONS:
                 floor_ms = end_deadline_floor_ms(state, event, self._contact_rules)
                 if floor_ms is not None:
-                    heapq.heappush(self._timers, _Timer(floor_ms, "contact", event.contact_id))
+                    heapq.heappush(self._timers, _Timer(floor_ms, event.contact_id))
         self._record(changes, published, retracted, contact_id=event.contact_id)
         return False
 
@@ -343,11 +316,12 @@ class Engine:
             self._record(changes, published, retracted)
 
     def _track_backlog(self, ticket_id: str, ticket: tickets.TicketState) -> None:
-        queue = self._ticket_attribution.get(ticket_id)
-        for open_ids in self._open_tickets.values():
-            open_ids.discard(ticket_id)
-        if queue is not None and queue.queue is not None and tickets.is_open(ticket):
-            self._open_tickets.setdefault(queue.queue, set()).add(ticket_id)
+        before = self._open_ticket_facts.pop(ticket_id, None)
+        after = open_ticket_fact(ticket_id, ticket, self._ticket_attribution.get(ticket_id))
+        if after is not None:
+            self._open_ticket_facts[ticket_id] = after
+        if before != after:
+            self.view.apply(published=[after] if after else [], retracted=[before] if before else [])
 
     # -- facts into buckets ----------------------------------------------------------
 
@@ -362,76 +336,26 @@ class Engine:
         *,
         contact_id: str | None = None,
     ) -> None:
+        self.view.apply(changes.published, changes.retracted)
         for fact in changes.retracted:
-            self._count(fact, -1)
-            self._follow(fact, -1, contact_id)
+            self._follow(fact, -1)
             retracted.append(fact)
         for fact in changes.published:
-            self._count(fact, +1)
-            self._follow(fact, +1, contact_id)
+            self._follow(fact, +1)
             published.append(fact)
         self.stats.facts_published += len(changes.published)
         self.stats.facts_retracted += len(changes.retracted)
 
-    def _bucket(self, queue: str, channel: str, ts_ms: int) -> QueueAggregate | None:
-        start_ms = bucket_start_ms(ts_ms, self.config.windows.bucket_ms)
-        if self.stream_time_ms is not None and start_ms < self.stream_time_ms - self.config.retention_ms:
-            self.stats.expired_facts += 1
-            return None
-        key = (queue, channel, start_ms)
-        aggregate = self._buckets.get(key)
-        if aggregate is None:
-            aggregate = self._buckets[key] = QueueAggregate.empty(self.queue_config(queue))
-            self._bucket_ages.touch(key, start_ms)
-        return aggregate
-
-    def _count(self, fact: AnyFact, sign: int) -> None:
-        if isinstance(fact, AgentStateFact):
-            self._count_agent_time(fact, sign)
-            return
-        if isinstance(fact, QueueOutcomeFact):
-            ts_ms = fact.outcome_ts_ms
-        elif isinstance(fact, QueueArrivalFact):
-            ts_ms = fact.queued_ts_ms
-        elif isinstance(fact, HandlingFact):
-            ts_ms = fact.completed_ts_ms
-        else:
-            ts_ms = fact.ts_ms
-        if fact.queue is None or fact.channel is None:
-            return  # a survey nobody could attribute: counted by the inbox, not by a queue
-        aggregate = self._bucket(fact.queue, fact.channel.value, ts_ms)
-        if aggregate is not None:
-            aggregate.add_fact(fact, self.queue_config(fact.queue), sign=sign)
-
-    def _count_agent_time(self, fact: AgentStateFact, sign: int) -> None:
-        bucket_ms = self.config.windows.bucket_ms
-        for queue in fact.queues:
-            config = self.queue_config(queue)
-            for start_ms, overlap_ms in split_span_ms(fact.start_ts_ms, fact.end_ts_ms, bucket_ms):
-                key = (queue, start_ms)
-                aggregate = self._agent_buckets.get(key)
-                if aggregate is None:
-                    aggregate = self._agent_buckets[key] = QueueAggregate.empty(config)
-                    self._agent_bucket_ages.touch(key, start_ms)
-                aggregate.add_agent_state(fact, overlap_ms, sign=sign)
-
-    def _follow(self, fact: AnyFact, sign: int, contact_id: str | None) -> None:
-        """Side indexes: the live waiting view, survey attribution, repeat-contact windows."""
-        if isinstance(fact, QueueArrivalFact):
-            waiting = self._waiting.setdefault((fact.queue, fact.channel.value), {})
+    def _follow(self, fact: AnyFact, sign: int) -> None:
+        """What the lifecycles need to know of each other's facts: survey attribution."""
+        if isinstance(fact, HandlingFact):
+            segments = self._segments_of_contact.setdefault(fact.contact_id, {})
             if sign > 0:
-                waiting[fact.fact_id] = fact.queued_ts_ms
-                self._index_arrival(fact, contact_id)
+                segments[fact.fact_id] = fact
+                self._retry_surveys = True
             else:
-                waiting.pop(fact.fact_id, None)
-        elif isinstance(fact, QueueOutcomeFact):
-            waiting = self._waiting.setdefault((fact.queue, fact.channel.value), {})
-            if sign > 0:
-                waiting.pop(fact.fact_id, None)
-            else:
-                waiting[fact.fact_id] = fact.queued_ts_ms
-        elif isinstance(fact, HandlingFact):
-            self._follow_handling(fact, sign)
+                segments.pop(fact.fact_id, None)
+            self._reattribute.add(fact.contact_id)
         elif isinstance(fact, SurveyFact):
             if sign > 0:
                 self._live_surveys[fact.survey_id] = fact
@@ -449,38 +373,12 @@ class Engine:
         last = max(segments.values(), key=lambda f: (f.answered_ts_ms, f.agent_id))
         return surveys.Attribution(last.queue, last.channel, last.agent_id)
 
-    def _follow_handling(self, fact: HandlingFact, sign: int) -> None:
-        segments = self._segments_of_contact.setdefault(fact.contact_id, {})
-        if sign > 0:
-            segments[fact.fact_id] = fact
-            self._retry_surveys = True
-        else:
-            segments.pop(fact.fact_id, None)
-        self._reattribute.add(fact.contact_id)
-        if fact.customer_key is None:
-            return
-        if sign < 0:
-            self._fcr_pending.pop(fact.fact_id, None)
-            return
-        window_ms = self.queue_config(fact.queue).repeat_window_ms
-        self._fcr_pending[fact.fact_id] = _PendingFcr(
-            fact.customer_key, fact.queue, fact.channel, fact.completed_ts_ms, fact.contact_id
-        )
-        heapq.heappush(self._timers, _Timer(fact.completed_ts_ms + window_ms, "fcr", fact.fact_id))
-
-    def _index_arrival(self, fact: QueueArrivalFact, contact_id: str | None) -> None:
-        state = self._contacts.get(contact_id or fact.contact_id)
-        if state is None or state.customer_key is None:
-            return
-        by_contact = self._arrivals_by_customer.setdefault((state.customer_key, fact.queue), {})
-        by_contact.setdefault(fact.contact_id, []).append(fact.queued_ts_ms)
-
     # -- time ---------------------------------------------------------------------
 
     def _schedule_contact(self, contact_id: str, state: ContactState, after_ms: int) -> None:
         deadline = next_deadline_ms(state, self._contact_rules, after_ms)
         if deadline is not None:
-            heapq.heappush(self._timers, _Timer(deadline, "contact", contact_id))
+            heapq.heappush(self._timers, _Timer(deadline, contact_id))
 
     def advance_to(
         self, now_ms: int, published: list[AnyFact] | None = None, retracted: list[AnyFact] | None = None
@@ -492,19 +390,16 @@ class Engine:
         if self.stream_time_ms is not None and now_ms <= self.stream_time_ms:
             return ApplyResult(Verdict.ACCEPTED)
         self.stream_time_ms = now_ms
+        # The view's clock first: facts completing by now count as they arrive.
+        self.view.advance_to(now_ms)
         if now_ms >= self._next_reap_ms:
             self.reap(now_ms)
             self._next_reap_ms = now_ms + REAP_EVERY_MS
         # A contact can have several timers queued (one per event that moved its
         # deadline); its facts move from before_ms to now_ms once.
         due_contacts: set[str] = set()
-        due_fcr: list[str] = []
         while self._timers and self._timers[0].due_ms <= now_ms:
-            timer = heapq.heappop(self._timers)
-            if timer.kind == "contact":
-                due_contacts.add(timer.key)
-            else:
-                due_fcr.append(timer.key)
+            due_contacts.add(heapq.heappop(self._timers).contact_id)
         for contact_id in sorted(due_contacts):
             state = self._contacts.get(contact_id)
             if state is None:
@@ -513,111 +408,47 @@ class Engine:
             if deadline_ms is None:
                 continue  # a stale timer: the segment got its wrap-up meanwhile
             if deadline_ms > now_ms:
-                heapq.heappush(self._timers, _Timer(deadline_ms, "contact", contact_id))
+                heapq.heappush(self._timers, _Timer(deadline_ms, contact_id))
                 continue  # an early timer (see end_deadline_floor_ms): wait for the exact deadline
             changes = advance_time(contact_id, state, self._contact_rules, before_ms, now_ms)
             self._record(changes, published, retracted, contact_id=contact_id)
             self._schedule_contact(contact_id, state, now_ms)
-        for fact_id in due_fcr:
-            self._settle_fcr(fact_id)
         return ApplyResult(Verdict.ACCEPTED, tuple(published), tuple(retracted))
 
-    def _settle_fcr(self, fact_id: str) -> None:
-        pending = self._fcr_pending.pop(fact_id, None)
-        if pending is None:
-            return  # retracted meanwhile, or settled by an earlier timer
-        window_ms = self.queue_config(pending.queue).repeat_window_ms
-        later = self._arrivals_by_customer.get((pending.customer_key, pending.queue), {})
-        repeat = any(
-            pending.completed_ts_ms < queued_ms <= pending.completed_ts_ms + window_ms
-            for contact_id, arrivals in later.items()
-            if contact_id != pending.contact_id
-            for queued_ms in arrivals
-        )
-        aggregate = self._bucket(pending.queue, pending.channel.value, pending.completed_ts_ms + window_ms)
-        if aggregate is not None:
-            aggregate.add_fcr_result(repeat=repeat)
-
-    # -- reading -------------------------------------------------------------------
+    # -- reading (the queue side answers) ----------------------------------------------
 
     def queues(self) -> list[tuple[str, str]]:
         """Every (queue, channel) with data in retention or contacts waiting."""
-        seen = {(queue, channel) for queue, channel, _ in self._buckets}
-        seen |= {key for key, waiting in self._waiting.items() if waiting}
-        return sorted(seen)
+        return self.view.queues()
 
     def windows(self, queue: str, now_ms: int) -> list[Window]:
         """The windows current at ``now_ms`` for this queue (its own time zone for ``today``)."""
-        config = self.queue_config(queue)
-        return windows_at(now_ms, replace(self.config.windows, reset=config.reset))
+        return self.view.windows(queue, now_ms)
 
     def aggregate(self, queue: str, channel: str, window: Window) -> QueueAggregate:
         """Merged buckets of ``window``; ``channel`` ``'all'`` merges every channel and agent time."""
-        config = self.queue_config(queue)
-        total = QueueAggregate.empty(config)
-        bucket_ms = self.config.windows.bucket_ms
-        channels = [c.value for c in Channel] if channel == ALL_CHANNELS else [channel]
-        for start_ms in window.bucket_starts(bucket_ms):
-            for name in channels:
-                found = self._buckets.get((queue, name, start_ms))
-                if found is not None:
-                    total.merge_in(found)
-            if channel == ALL_CHANNELS:
-                agent_time = self._agent_buckets.get((queue, start_ms))
-                if agent_time is not None:
-                    total.merge_in(agent_time)
-        return total
+        return self.view.aggregate(queue, channel, window)
 
     def snapshot(self, queue: str, channel: str, window: Window) -> KpiSnapshot:
-        return snapshot(self.aggregate(queue, channel, window), self.queue_config(queue), window.duration_ms)
+        return self.view.snapshot(queue, channel, window)
 
     def live(self, queue: str, channel: str, now_ms: int) -> LiveQueue:
-        waits = [now_ms - queued_ms for queued_ms in self._waiting.get((queue, channel), {}).values()]
-        thresholds = self.queue_config(queue).sl_thresholds_s
-        return LiveQueue(
-            waiting=len(waits),
-            oldest_wait_ms=max(waits) if waits else None,
-            waiting_beyond={t: sum(1 for w in waits if w > t * 1000) for t in thresholds},
-        )
+        return self.view.live(queue, channel, now_ms)
 
     def agents_by_state(self, queue: str | None = None) -> dict[AgentState, int]:
         """Agents in each state now (optionally only those serving ``queue``)."""
-        counts: dict[AgentState, int] = dict.fromkeys(AgentState, 0)
-        for timeline in self._agents.values():
-            current = agent_states.open_state(timeline)
-            if current is not None and (queue is None or queue in current.queues):
-                counts[current.state] += 1
-        return counts
+        return self.view.agents_by_state(queue)
 
     def staffed(self, queue: str) -> int:
-        counts = self.agents_by_state(queue)
-        return sum(counts[state] for state in STAFFED_STATES)
+        return self.view.staffed(queue)
 
     def staffing(self, queue: str, now_ms: int) -> StaffingAdvice | None:
-        """Erlang C/A required agents from the rolling arrival rate and AHT, against agents staffed now.
-
-        None until the window has a handled contact (no AHT to plan with).
-        """
-        config = self.queue_config(queue)
-        buckets = rolling_buckets(now_ms, self.config.staffing_rate_window_ms, self.config.windows.bucket_ms)
-        window = Window(WindowKind.ROLLING, "staffing", buckets.start, buckets.stop)
-        recent = self.aggregate(queue, ALL_CHANNELS, window)
-        handle_s = aht_s(recent)
-        if not handle_s:
-            return None
-        hazard = abandonment_hazard_per_s(recent)
-        return staffing_advice(
-            arrival_rate_per_s=recent.arrivals / (window.duration_ms / 1000),
-            aht_s=handle_s,
-            threshold_s=config.sl_target_threshold_s,
-            target_sl=config.sl_target_ratio,
-            staffed_agents=self.staffed(queue),
-            patience_s=(1 / hazard) if hazard else None,
-        )
+        """Erlang C/A required agents from the rolling arrival rate and AHT, against agents staffed now."""
+        return self.view.staffing(queue, now_ms)
 
     def open_tickets(self, queue: str) -> int:
         """Backlog: tickets of ``queue`` open now."""
-        return len(self._open_tickets.get(queue, ()))
+        return self.view.open_tickets(queue)
 
     def _reap_open_segments(self, now_ms: int) -> None:
         """Count conversations that never ended within ``max_segment_age`` (once each); they yield no fact."""
@@ -642,15 +473,7 @@ class Engine:
     def reap(self, now_ms: int) -> None:
         """Forget what stream time has left behind: old buckets, finished contacts, stuck stints."""
         horizon_ms = now_ms - self.config.retention_ms
-        for key in self._bucket_ages.pop_older_than(horizon_ms):
-            del self._buckets[key]
-        for agent_key in self._agent_bucket_ages.pop_older_than(horizon_ms):
-            del self._agent_buckets[agent_key]
-        for waiting in self._waiting.values():
-            stuck = [stint for stint, queued_ms in waiting.items() if queued_ms < now_ms - self.config.max_queue_age_ms]
-            for stint in stuck:
-                del waiting[stint]
-            self.stats.reaped_stints += len(stuck)
+        self.view.reap(now_ms)
         for contact_id in self._contact_seen.pop_older_than(horizon_ms):
             self._contacts.pop(contact_id, None)
         self._reap_open_segments(now_ms)
@@ -658,6 +481,23 @@ class Engine:
             self._agents[agent_id] = agent_states.prune_agent_timeline(timeline, horizon_ms)
         self._surveys, changes = surveys.give_up_pending(self._surveys, horizon_ms)
         self._record(changes, [], [])
+
+
+def presence_of(agent_id: str, timeline: agent_states.AgentTimeline) -> AgentPresenceFact | None:
+    """The agent's live record for the queue side (None before its first change)."""
+    current = agent_states.open_state(timeline)
+    if current is None:
+        return None
+    return AgentPresenceFact(agent_id, current.state, current.since_ts_ms, current.queues)
+
+
+def open_ticket_fact(
+    ticket_id: str, ticket: tickets.TicketState, attribution: surveys.Attribution | None
+) -> TicketOpenFact | None:
+    """The ticket's backlog record: present while it is open and its queue is known."""
+    if attribution is None or attribution.queue is None or not tickets.is_open(ticket):
+        return None
+    return TicketOpenFact(ticket_id, attribution.queue)
 
 
 def _open_answers(state: ContactState) -> list[str]:

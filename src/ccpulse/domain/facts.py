@@ -46,6 +46,7 @@ class QueueArrivalFact:
     queue: str
     channel: Channel
     queued_ts_ms: int
+    customer_key: str | None = None  # keyed hash, for repeat-contact detection
 
     @property
     def fact_id(self) -> str:
@@ -174,3 +175,35 @@ class SurveyFact:
     @property
     def fact_id(self) -> str:
         return self.survey_id
+
+
+# -- live records --------------------------------------------------------------------
+# Not facts about finished work but the state of something now; they travel and
+# are kept like facts (published, replaced, withdrawn by id) so the live view
+# survives restarts the same way KPIs do.
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresenceFact:
+    """The state an agent is in now, since when, and the queues it serves in it; one per agent."""
+
+    agent_id: str
+    state: AgentState
+    since_ts_ms: int
+    queues: tuple[str, ...] = ()
+
+    @property
+    def fact_id(self) -> str:
+        return self.agent_id
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOpenFact:
+    """A ticket of ``queue`` open now (the backlog); withdrawn when it is solved or closed."""
+
+    ticket_id: str
+    queue: str
+
+    @property
+    def fact_id(self) -> str:
+        return self.ticket_id
