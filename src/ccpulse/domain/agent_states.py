@@ -150,12 +150,18 @@ def open_state(timeline: AgentTimeline) -> OpenState | None:
     do not restart the clock, back to the start of the retained history at
     most. ``queues`` are those of the latest change.
     """
-    effective = _effective_changes(timeline.changes)
-    if not effective:
+    changes = timeline.changes
+    if not changes:
         return None
-    latest = effective[-1]
+    latest = changes[-1]  # sorted by (ts_ms, event_id): the winner of the latest instant
     since_ts_ms = latest.ts_ms
-    for earlier in reversed(effective[:-1]):
+    # Walk back over earlier instants (the last change of each is its winner) while
+    # the state stays the same; only the tail is read, however long the history.
+    instant_ms = latest.ts_ms
+    for earlier in reversed(changes):
+        if earlier.ts_ms == instant_ms:
+            continue  # a loser of an instant already looked at
+        instant_ms = earlier.ts_ms
         if earlier.state is not latest.state:
             break
         since_ts_ms = earlier.ts_ms

@@ -131,6 +131,7 @@ class QueueView:
         self._fcr_due: list[tuple[int, str]] = []
         # (customer_key, queue) -> {contact_id: [queued_ts_ms, ...]} for repeat detection.
         self._arrivals_by_customer: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._arrival_ages = AgeIndex[tuple[str, str, str]](bucket_ms)
         # (queue, bucket start) whose aggregates changed since take_changed_buckets(), if tracked.
         self._changed: set[tuple[str, int]] = set()
 
@@ -271,6 +272,7 @@ class QueueView:
             return
         by_contact = self._arrivals_by_customer.setdefault((fact.customer_key, fact.queue), {})
         by_contact.setdefault(fact.contact_id, []).append(fact.queued_ts_ms)
+        self._arrival_ages.touch((fact.customer_key, fact.queue, fact.contact_id), fact.queued_ts_ms)
 
     def _unindex_arrival(self, fact: QueueArrivalFact) -> None:
         if fact.customer_key is None:
@@ -331,13 +333,11 @@ class QueueView:
             for stint in stuck:
                 del waiting[stint]
             self.stats.reaped_stints += len(stuck)
-        for customer_queue, by_contact in list(self._arrivals_by_customer.items()):
-            for contact_id, arrivals in list(by_contact.items()):
-                arrivals[:] = [ts for ts in arrivals if ts >= horizon_ms]
-                if not arrivals:
-                    del by_contact[contact_id]
+        for customer_key, queue, contact_id in self._arrival_ages.pop_older_than(horizon_ms):
+            by_contact = self._arrivals_by_customer.get((customer_key, queue), {})
+            by_contact.pop(contact_id, None)
             if not by_contact:
-                del self._arrivals_by_customer[customer_queue]
+                self._arrivals_by_customer.pop((customer_key, queue), None)
 
     def take_changed_buckets(self) -> set[tuple[str, int]]:
         """(queue, bucket start) whose aggregates changed since the last call, for republishing KPI rows."""
