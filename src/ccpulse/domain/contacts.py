@@ -119,11 +119,7 @@ def apply_event(
     """
     if is_duplicate(state.stints, event):
         return state, NO_CHANGES
-    new_state = ContactState(
-        add_stint_event(state.stints, event),
-        add_handling_event(state.handling, event),
-        state.customer_key or customer_key,
-    )
+    new_state = record_event(state, event, customer_key)
     if new_state.customer_key != state.customer_key:
         # Every fact carries the key: the first event naming the customer changes them all.
         before = contact_facts(event.contact_id, state, rules, now_ms)
@@ -138,6 +134,15 @@ def apply_event(
     before = contact_facts(event.contact_id, state, rules, now_ms, parts)
     after = contact_facts(event.contact_id, new_state, rules, now_ms, parts)
     return new_state, diff_facts(before, after)
+
+
+def record_event(state: ContactState, event: ContactEvent, customer_key: str | None = None) -> ContactState:
+    """The state with the event recorded, no facts derived (for callers that derive them their own way)."""
+    return ContactState(
+        add_stint_event(state.stints, event),
+        add_handling_event(state.handling, event),
+        state.customer_key or customer_key,
+    )
 
 
 def handling_may_change(state: ContactState, event: ContactEvent, rules: ContactRules, now_ms: int) -> bool:

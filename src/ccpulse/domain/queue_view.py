@@ -122,7 +122,7 @@ class QueueView:
         self._agent_bucket_ages = AgeIndex[tuple[str, int]](bucket_ms)
         # (queue, channel) -> {stint fact id: queued_ts_ms}
         self._waiting: dict[tuple[str, str], dict[str, int]] = {}
-        self._presence: dict[str, AgentPresenceFact] = {}
+        self._presence: dict[tuple[str | None, str], AgentPresenceFact] = {}  # (route, agent id)
         self._open_tickets: dict[str, dict[str, TicketOpenFact]] = {}
         # Segments completing by timeout after the clock, by fact id.
         self._held: dict[str, HandlingFact] = {}
@@ -160,10 +160,12 @@ class QueueView:
 
     def _fold(self, fact: ViewFact, sign: int, only_queue: str | None) -> None:
         if isinstance(fact, AgentPresenceFact):
+            # One copy per queue partition the worker routed it to; the engine's has no route.
+            key = (only_queue, fact.agent_id)
             if sign > 0:
-                self._presence[fact.agent_id] = fact
-            elif self._presence.get(fact.agent_id) == fact:
-                del self._presence[fact.agent_id]
+                self._presence[key] = fact
+            elif self._presence.get(key) == fact:
+                del self._presence[key]
             return
         if isinstance(fact, TicketOpenFact):
             open_ids = self._open_tickets.setdefault(fact.queue, {})
@@ -389,9 +391,13 @@ class QueueView:
     def agents_by_state(self, queue: str | None = None) -> dict[AgentState, int]:
         """Agents in each state now (optionally only those serving ``queue``)."""
         counts: dict[AgentState, int] = dict.fromkeys(AgentState, 0)
-        for presence in self._presence.values():
-            if queue is None or queue in presence.queues:
-                counts[presence.state] += 1
+        agents = {
+            agent_id: presence
+            for (route, agent_id), presence in self._presence.items()
+            if queue is None or (queue in presence.queues and route in (None, queue))
+        }
+        for presence in agents.values():
+            counts[presence.state] += 1
         return counts
 
     def staffed(self, queue: str) -> int:
