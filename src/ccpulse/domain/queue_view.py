@@ -120,7 +120,9 @@ class QueueView:
         self._agent_buckets: dict[tuple[str, int], QueueAggregate] = {}
         self._bucket_ages = AgeIndex[tuple[str, str, int]](bucket_ms)
         self._agent_bucket_ages = AgeIndex[tuple[str, int]](bucket_ms)
-        # (queue, channel) -> {stint fact id: queued_ts_ms}
+        # (queue, channel) -> {stint fact id: queued_ts_ms}: stints arrived, finished, and waiting (the difference)
+        self._arrived: dict[tuple[str, str], dict[str, int]] = {}
+        self._finished: dict[tuple[str, str], dict[str, int]] = {}
         self._waiting: dict[tuple[str, str], dict[str, int]] = {}
         self._presence: dict[tuple[str | None, str], AgentPresenceFact] = {}  # (route, agent id)
         self._open_tickets: dict[str, dict[str, TicketOpenFact]] = {}
@@ -245,20 +247,10 @@ class QueueView:
 
     def _follow(self, fact: QueueFact, sign: int) -> None:
         """Side indexes: the live waiting view and repeat-contact windows."""
-        if isinstance(fact, QueueArrivalFact):
-            waiting = self._waiting.setdefault((fact.queue, fact.channel.value), {})
-            if sign > 0:
-                waiting[fact.fact_id] = fact.queued_ts_ms
-                self._index_arrival(fact)
-            else:
-                waiting.pop(fact.fact_id, None)
-                self._unindex_arrival(fact)
-        elif isinstance(fact, QueueOutcomeFact):
-            waiting = self._waiting.setdefault((fact.queue, fact.channel.value), {})
-            if sign > 0:
-                waiting.pop(fact.fact_id, None)
-            else:
-                waiting[fact.fact_id] = fact.queued_ts_ms
+        if isinstance(fact, QueueArrivalFact | QueueOutcomeFact):
+            self._follow_stint(fact, sign)
+            if isinstance(fact, QueueArrivalFact):
+                (self._index_arrival if sign > 0 else self._unindex_arrival)(fact)
         elif isinstance(fact, HandlingFact) and fact.customer_key is not None:
             if sign < 0:
                 self._fcr_pending.pop(fact.fact_id, None)
@@ -268,6 +260,29 @@ class QueueView:
                 fact.customer_key, fact.queue, fact.channel, fact.completed_ts_ms, fact.contact_id
             )
             heapq.heappush(self._fcr_due, (fact.completed_ts_ms + window_ms, fact.fact_id))
+
+    def _follow_stint(self, fact: QueueArrivalFact | QueueOutcomeFact, sign: int) -> None:
+        """Waiting = stints arrived and not finished, whichever of the two facts came first."""
+        key = (fact.queue, fact.channel.value)
+        arrived = self._arrived.setdefault(key, {})
+        finished = self._finished.setdefault(key, {})
+        waiting = self._waiting.setdefault(key, {})
+        stint, queued_ms = fact.fact_id, fact.queued_ts_ms
+        if isinstance(fact, QueueArrivalFact):
+            if sign > 0:
+                arrived[stint] = queued_ms
+                if stint not in finished:
+                    waiting[stint] = queued_ms
+            else:
+                arrived.pop(stint, None)
+                waiting.pop(stint, None)
+        elif sign > 0:
+            finished[stint] = queued_ms
+            waiting.pop(stint, None)
+        else:
+            finished.pop(stint, None)
+            if stint in arrived:
+                waiting[stint] = arrived[stint]
 
     def _index_arrival(self, fact: QueueArrivalFact) -> None:
         if fact.customer_key is None:
@@ -329,6 +344,9 @@ class QueueView:
             del self._buckets[key]
         for agent_key in self._agent_bucket_ages.pop_older_than(horizon_ms):
             del self._agent_buckets[agent_key]
+        for stints in (*self._arrived.values(), *self._finished.values()):
+            for stint in [stint for stint, queued_ms in stints.items() if queued_ms < horizon_ms]:
+                del stints[stint]
         stuck_before_ms = now_ms - self.config.max_queue_age_ms
         for waiting in self._waiting.values():
             stuck = [stint for stint, queued_ms in waiting.items() if queued_ms < stuck_before_ms]
