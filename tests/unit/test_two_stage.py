@@ -1,4 +1,4 @@
-"""The worker's two stages, run in process, give the engine's KPIs: in order, shuffled, duplicated, and with lost output.
+"""The worker's two stages, in process, give the engine's KPIs: in order, shuffled, duplicated, with lost output.
 
 The entity stage keeps one row per contact, agent or ticket and sends
 upserts, deletes and syncs keyed by queue; the queue stage's fact stores
