@@ -1,7 +1,7 @@
 """`make demo`: a local Kafka broker, one ccpulse worker and the simulator, wired together.
 
 Starts each process, prints where to look, then every few seconds a small
-table of per-queue outcome counters read from the worker's /metrics. Ctrl-C (or
+table of today's KPIs per queue and channel read from the worker's /metrics. Ctrl-C (or
 ``--duration``) stops the simulator, the worker and the broker, in that order,
 each by its PID. Everything lives under .cache/demo (``--state-dir``) and starts fresh each run.
 """
@@ -48,7 +48,21 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# Columns of the table: (heading, metric, extra labels); windowed KPIs are read for the window "today".
+WINDOW = "today"
+SL_THRESHOLD = "20"
+COLUMNS = (
+    ("offered", "ccpulse_contacts_offered", {"window": WINDOW}),
+    ("answered", "ccpulse_contacts_answered", {"window": WINDOW}),
+    ("abandoned", "ccpulse_contacts_abandoned", {"window": WINDOW}),
+    ("SL 20 s", "ccpulse_service_level_ratio", {"window": WINDOW, "threshold": SL_THRESHOLD, "formula": "offered"}),
+    ("ASA", "ccpulse_asa_seconds", {"window": WINDOW}),
+    ("waiting", "ccpulse_waiting_contacts", {}),
+)
+
+
 def _scrape(url: str) -> dict[tuple[str, str], dict[str, float]] | None:
+    """Per (queue, channel): the value of each column found; channel "all" is left out."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback URL
             text = response.read().decode()
@@ -57,17 +71,27 @@ def _scrape(url: str) -> dict[tuple[str, str], dict[str, float]] | None:
     table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "ccpulse_queue_outcomes_total":
-                key = (sample.labels["queue"], sample.labels["channel"])
-                table[key][sample.labels["outcome"]] = sample.value
+            channel = sample.labels.get("channel")
+            if channel is None or channel == "all":
+                continue
+            for heading, name, labels in COLUMNS:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    table[(sample.labels["queue"], channel)][heading] = sample.value
     return table
 
 
 def _print_table(table: dict[tuple[str, str], dict[str, float]], elapsed_s: float) -> None:
-    print(f"\n  after {elapsed_s:.0f} s          answered  abandoned  flowed_out")
-    for (queue, channel), outcomes in sorted(table.items()):
-        counts = [int(outcomes.get(name, 0)) for name in ("answered", "abandoned", "flowed_out")]
-        print(f"  {queue + '/' + channel:20} {counts[0]:9} {counts[1]:10} {counts[2]:11}")
+    print(f"\n  after {elapsed_s:.0f} s today    offered  answered  abandoned  SL 20 s     ASA  waiting")
+    for (queue, channel), values in sorted(table.items()):
+        counts = [int(values.get(name, 0)) for name in ("offered", "answered", "abandoned", "waiting")]
+        level = values.get("SL 20 s")
+        asa = values.get("ASA")
+        sl_text = "-" if level is None else f"{level:.1%}"
+        asa_text = "-" if asa is None else f"{asa:.1f} s"
+        print(
+            f"  {queue + '/' + channel:20} {counts[0]:8} {counts[1]:9} {counts[2]:10} {sl_text:>8} {asa_text:>7}"
+            f" {counts[3]:8}"
+        )
 
 
 def main() -> int:
@@ -119,7 +143,7 @@ def main() -> int:
         url = f"http://127.0.0.1:{metrics_port}/metrics"
         print(f"demo: worker pid {worker.pid} (log {state_dir / 'worker.log'}), simulator pid {simulator.pid}")
         print(f"demo: metrics at {url}")
-        print(f"demo: try   curl -s {url} | grep ccpulse_queue_outcomes_total")
+        print(f"demo: try   curl -s {url} | grep -E '^ccpulse_(contacts_offered|waiting_contacts)'")
         print("demo: Ctrl-C stops everything")
         next_table = time.monotonic() + args.every
         while not args.duration or time.monotonic() - started < args.duration:
@@ -134,7 +158,7 @@ def main() -> int:
                 if table:
                     _print_table(table, time.monotonic() - started)
                 else:
-                    print("demo: waiting for the worker's first counts ...")
+                    print("demo: waiting for the worker's first KPIs ...")
     except KeyboardInterrupt:
         print("\ndemo: stopping")
     except kafkactl.KafkaError as exc:

@@ -20,6 +20,7 @@ ENV_PREFIX = "CCPULSE_"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 LOG_LEVELS = ("debug", "info", "warn", "error", "crit")
+CLOCKS = ("wall", "stream")
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,7 @@ class Settings:
     input_topic: str = "ccpulse.events"
     facts_topic: str = "ccpulse.contact-facts"
     dead_letter_topic: str = "ccpulse.dead-letters"
+    kpi_topic: str = "ccpulse.kpis"
     topic_partitions: int = 4
     topic_replication_factor: int = 1
     metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host
@@ -44,6 +46,18 @@ class Settings:
     # Short enough that a restarted worker's partitions are noticed as free in
     # seconds; long enough to ride out a GC pause or a slow scrape.
     consumer_session_timeout_s: float = 10.0
+    # Static group membership: a stable id per worker (e.g. the pod name) lets a
+    # restarted worker take its partitions back without a rebalance. Empty: dynamic.
+    group_instance_id: str = ""
+    # "wall": windows, timeouts and rolling windows follow the wall clock (live use).
+    # "stream": they follow event time, the slowest partition's (replays of history).
+    clock: str = "wall"
+    kpi_publish_interval_s: float = 5.0  # open windows: at most one KPI row per window per interval
+    retention_hours: int = 48  # late events update windows this far back; older ones are dead-lettered
+    max_future_skew_s: int = 300  # events further ahead of the wall clock are dead-lettered
+    # Key of the keyed hash (HMAC-SHA256) that replaces customer ids for repeat-contact (FCR)
+    # detection; keep it secret and stable. Empty: no FCR, customer ids are dropped.
+    customer_hash_key: str = ""
 
     def __post_init__(self) -> None:
         _check(bool(self.kafka_bootstrap.strip()), "kafka_bootstrap", "must name at least one host:port")
@@ -52,16 +66,25 @@ class Settings:
             valid = bool(host) and port.isdigit() and 0 < int(port) <= 65_535
             _check(valid, "kafka_bootstrap", f"{entry!r} is not host:port")
         _check(bool(_APP_ID.match(self.app_id)), "app_id", "use letters, digits, '.', '_' or '-'")
-        for name in ("input_topic", "facts_topic", "dead_letter_topic"):
+        for name in ("input_topic", "facts_topic", "dead_letter_topic", "kpi_topic"):
             value = getattr(self, name)
             _check(bool(_TOPIC_NAME.match(value)), name, f"{value!r} is not a valid Kafka topic name")
-        topics = [self.input_topic, self.facts_topic, self.dead_letter_topic]
-        _check(len(set(topics)) == len(topics), "input_topic", "input, facts and dead-letter topics must differ")
+        topics = [self.input_topic, self.facts_topic, self.dead_letter_topic, self.kpi_topic]
+        _check(len(set(topics)) == len(topics), "input_topic", "input, facts, dead-letter and KPI topics must differ")
         _check(1 <= self.topic_partitions <= 10_000, "topic_partitions", "must be between 1 and 10000")
         _check(1 <= self.topic_replication_factor <= 32, "topic_replication_factor", "must be between 1 and 32")
         _check(0 <= self.metrics_port <= 65_535, "metrics_port", "must be a TCP port (0 picks a free one)")
         _check(self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
         _check(self.consumer_session_timeout_s >= 1.0, "consumer_session_timeout_s", "must be at least 1 s")
+        _check(
+            self.group_instance_id == "" or bool(_APP_ID.match(self.group_instance_id)),
+            "group_instance_id",
+            "use letters, digits, '.', '_' or '-' (or leave empty for dynamic membership)",
+        )
+        _check(self.clock in CLOCKS, "clock", f"must be one of {', '.join(CLOCKS)}")
+        _check(0.1 <= self.kpi_publish_interval_s <= 3600, "kpi_publish_interval_s", "must be between 0.1 and 3600")
+        _check(24 <= self.retention_hours <= 24 * 31, "retention_hours", "must be between 24 and 744 (today's window)")
+        _check(0 <= self.max_future_skew_s <= 86_400, "max_future_skew_s", "must be between 0 and 86400")
 
     @property
     def broker_url(self) -> str:
@@ -101,6 +124,13 @@ _FIELD_TYPES: dict[str, type[Any]] = {
     "data_dir": Path,
     "log_level": str,
     "consumer_session_timeout_s": float,
+    "kpi_topic": str,
+    "group_instance_id": str,
+    "clock": str,
+    "kpi_publish_interval_s": float,
+    "retention_hours": int,
+    "max_future_skew_s": int,
+    "customer_hash_key": str,
 }
 
 

@@ -59,6 +59,7 @@ def unique_names() -> dict[str, str]:
         "CCPULSE_INPUT_TOPIC": f"test-{run}.events",
         "CCPULSE_FACTS_TOPIC": f"test-{run}.contact-facts",
         "CCPULSE_DEAD_LETTER_TOPIC": f"test-{run}.dead-letters",
+        "CCPULSE_KPI_TOPIC": f"test-{run}.kpis",
     }
 
 
@@ -196,3 +197,34 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30
 
 def event(event_id: str, event_type: str, ts_ms: int, contact_id: str, **fields: Any) -> bytes:
     return json.dumps({"event_id": event_id, "type": event_type, "ts": ts_ms, "contact_id": contact_id, **fields})
+
+
+def latest_by_key(bootstrap: str, topic: str, idle_s: float = 1.5, timeout_s: float = 30.0) -> dict[bytes, Any]:
+    """Read ``topic`` from the start until nothing new arrives for ``idle_s``: the latest record per key.
+
+    A compacted topic's view: a tombstone removes its key.
+    """
+
+    async def read() -> dict[bytes, Any]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        )
+        await consumer.start()
+        latest: dict[bytes, Any] = {}
+        try:
+            deadline = time.monotonic() + timeout_s
+            quiet_since = time.monotonic()
+            while time.monotonic() < deadline and time.monotonic() - quiet_since < idle_s:
+                batch = await consumer.getmany(timeout_ms=300)
+                for messages in batch.values():
+                    for message in messages:
+                        quiet_since = time.monotonic()
+                        if message.value is None:
+                            latest.pop(message.key, None)
+                        else:
+                            latest[message.key] = message
+        finally:
+            await consumer.stop()
+        return latest
+
+    return asyncio.run(read())

@@ -1,8 +1,9 @@
-"""The JSON Schemas in schemas/ are valid, their examples are right, and the decoder agrees with them.
+"""The event JSON Schema is valid, its examples are right, and the decoder agrees with it.
 
 Agreement means: for every event type of the contract (contact, agent, ticket, survey,
 watermark) and for anything else, ``decode_event`` accepts the bytes exactly when the event
 schema accepts the parsed JSON; checked on every example and on generated documents.
+The output schemas (contact facts, KPI rows) and their examples are checked in test_output_schemas.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from ccpulse.codec.events import MAX_TS_MS, MIN_TS_MS, InvalidEvent, decode_event
-from ccpulse.codec.records import fact_to_json
 from ccpulse.domain.events import (
     AGENT_STATE_CHANGED,
     NON_CONTACT_EVENT_TYPES,
@@ -36,15 +36,12 @@ from ccpulse.domain.events import (
     TicketEventType,
     WatermarkEvent,
 )
-from ccpulse.domain.facts import QueueOutcome, QueueOutcomeFact
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
 EXAMPLES = SCHEMAS / "examples"
 EVENT_SCHEMA = json.loads((SCHEMAS / "event.schema.json").read_text(encoding="utf-8"))
-FACT_SCHEMA = json.loads((SCHEMAS / "contact-fact.schema.json").read_text(encoding="utf-8"))
 EVENT_VALIDATOR = Draft202012Validator(EVENT_SCHEMA)
-FACT_VALIDATOR = Draft202012Validator(FACT_SCHEMA)
 
 CONTACT_TYPES = [member.value for member in ContactEventType]
 TICKET_TYPES = [member.value for member in TicketEventType]
@@ -62,8 +59,14 @@ EVENT_CLASS_OF_TYPE: dict[str, type] = {
     STREAM_WATERMARK: WatermarkEvent,
 }
 
-VALID_EXAMPLES = sorted((EXAMPLES / "valid").glob("*.json"))
-INVALID_EXAMPLES = sorted((EXAMPLES / "invalid").glob("*.json"))
+# Examples of the output schemas, named by these prefixes, are tested in test_output_schemas.py.
+OUTPUT_EXAMPLE_PREFIXES = ("fact-", "kpi-row-")
+VALID_EXAMPLES = sorted(
+    path for path in (EXAMPLES / "valid").glob("*.json") if not path.name.startswith(OUTPUT_EXAMPLE_PREFIXES)
+)
+INVALID_EXAMPLES = sorted(
+    path for path in (EXAMPLES / "invalid").glob("*.json") if not path.name.startswith(OUTPUT_EXAMPLE_PREFIXES)
+)
 
 # Forms at the edge of the contract that both the schema and the decoder accept: name, message.
 EDGE_CASES_BOTH_ACCEPT = [
@@ -198,10 +201,6 @@ def _load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _validator_for(path: Path) -> Draft202012Validator:
-    return FACT_VALIDATOR if path.name.startswith("fact-") else EVENT_VALIDATOR
-
-
 def _schema_accepts(raw: bytes) -> bool:
     try:
         document = json.loads(raw)
@@ -220,37 +219,31 @@ def _decoder_accepts(raw: bytes) -> bool:
 
 
 def _agreement_params() -> list[Any]:
-    return [
-        pytest.param(path, id=f"{path.parent.name}/{path.name}")
-        for path in [*VALID_EXAMPLES, *INVALID_EXAMPLES]
-        if not path.name.startswith("fact-")
-    ]
+    return [pytest.param(path, id=f"{path.parent.name}/{path.name}") for path in [*VALID_EXAMPLES, *INVALID_EXAMPLES]]
 
 
-@pytest.mark.parametrize("schema", [EVENT_SCHEMA, FACT_SCHEMA], ids=["event", "contact-fact"])
-def test_schema_is_a_valid_draft_2020_12_schema(schema: dict[str, Any]) -> None:
-    Draft202012Validator.check_schema(schema)
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+def test_event_schema_is_a_valid_draft_2020_12_schema() -> None:
+    Draft202012Validator.check_schema(EVENT_SCHEMA)
+    assert EVENT_SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
 def test_examples_cover_every_event_type_and_both_timestamp_forms() -> None:
-    events = [_load(path) for path in VALID_EXAMPLES if not path.name.startswith("fact-")]
+    events = [_load(path) for path in VALID_EXAMPLES]
     assert {event["type"] for event in events} == set(CONTACT_TYPES) | NON_CONTACT_EVENT_TYPES
     assert set(EVENT_SCHEMA["properties"]["type"]["enum"]) == set(CONTACT_TYPES) | NON_CONTACT_EVENT_TYPES
     assert any(isinstance(event["ts"], int) for event in events)
     assert any(isinstance(event["ts"], str) for event in events)
-    assert any(path.name.startswith("fact-") for path in VALID_EXAMPLES)
 
 
 @pytest.mark.parametrize("path", VALID_EXAMPLES, ids=lambda path: path.name)
 def test_valid_example_validates(path: Path) -> None:
-    errors = [error.message for error in _validator_for(path).iter_errors(_load(path))]
+    errors = [error.message for error in EVENT_VALIDATOR.iter_errors(_load(path))]
     assert errors == []
 
 
 @pytest.mark.parametrize("path", INVALID_EXAMPLES, ids=lambda path: path.name)
 def test_invalid_example_fails(path: Path) -> None:
-    assert not _validator_for(path).is_valid(_load(path))
+    assert not EVENT_VALIDATOR.is_valid(_load(path))
 
 
 @pytest.mark.parametrize("path", _agreement_params())
@@ -260,23 +253,15 @@ def test_decoder_agrees_with_schema_on_example(path: Path) -> None:
 
 
 def test_agreement_covers_every_event_type_on_valid_and_invalid_examples() -> None:
-    valid = {_load(path)["type"] for path in VALID_EXAMPLES if not path.name.startswith("fact-")}
-    invalid = {
-        document.get("type")
-        for path in INVALID_EXAMPLES
-        if not path.name.startswith("fact-") and isinstance(document := _load(path), dict)
-    }
+    valid = {_load(path)["type"] for path in VALID_EXAMPLES}
+    invalid = {document.get("type") for path in INVALID_EXAMPLES if isinstance(document := _load(path), dict)}
     families = {str(event_type).split(".")[0] for event_type in invalid}
 
     assert valid == set(ALL_TYPES)
     assert {"contact", "agent", "ticket", "survey", "stream"} <= families
 
 
-@pytest.mark.parametrize(
-    "path",
-    [path for path in VALID_EXAMPLES if not path.name.startswith("fact-")],
-    ids=lambda path: path.name,
-)
+@pytest.mark.parametrize("path", VALID_EXAMPLES, ids=lambda path: path.name)
 def test_valid_example_decodes_to_the_domain_event_of_its_type(path: Path) -> None:
     document = _load(path)
     event = decode_event(path.read_bytes())
@@ -296,23 +281,6 @@ def test_schema_and_decoder_accept_edge_case(raw: bytes) -> None:
 def test_schema_and_decoder_reject_edge_case(raw: bytes) -> None:
     assert not _schema_accepts(raw)
     assert not _decoder_accepts(raw)
-
-
-@pytest.mark.parametrize("retracted", [False, True])
-@pytest.mark.parametrize("outcome", list(QueueOutcome))
-def test_published_fact_matches_fact_schema(outcome: QueueOutcome, retracted: bool) -> None:
-    fact = QueueOutcomeFact(
-        contact_id="c:1",
-        queue="support",
-        channel=Channel.CHAT,
-        outcome=outcome,
-        queued_ts_ms=1_709_284_500_000,
-        outcome_ts_ms=1_709_284_518_000,
-    )
-    record = json.loads(fact_to_json(fact, retracted=retracted))
-    errors = [error.message for error in FACT_VALIDATOR.iter_errors(record)]
-    assert errors == []
-    assert record["retracted"] is retracted
 
 
 # --- property test: generated events of every type ----------------------------------------

@@ -66,6 +66,10 @@ class RejectReason(StrEnum):
     BAD_VALUE = "bad_value"
     BAD_TIMESTAMP = "bad_timestamp"
     UNKNOWN_TYPE = "unknown_type"
+    # Valid events the worker will not apply (SPEC section 5): older than the
+    # retention, or further ahead of the wall clock than max_future_skew_s.
+    LATE = "late"
+    FUTURE = "future"
 
 
 class InvalidEvent(ValueError):

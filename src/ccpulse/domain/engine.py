@@ -193,10 +193,7 @@ class Engine:
 
     def customer_key(self, customer_id: str | None) -> str | None:
         """Keyed hash of a customer id (HMAC-SHA256, 16 bytes hex); None without a key or id."""
-        if customer_id is None or not self.config.customer_hash_key:
-            return None
-        digest = hmac.new(self.config.customer_hash_key, customer_id.encode(), hashlib.sha256).digest()
-        return digest[:16].hex()
+        return hash_customer_id(self.config.customer_hash_key, customer_id)
 
     # -- input ---------------------------------------------------------------------------
 
@@ -481,6 +478,16 @@ class Engine:
             self._agents[agent_id] = agent_states.prune_agent_timeline(timeline, horizon_ms)
         self._surveys, changes = surveys.give_up_pending(self._surveys, horizon_ms)
         self._record(changes, [], [])
+
+
+def hash_customer_id(key: bytes, customer_id: str | None) -> str | None:
+    """Keyed hash of a customer id (HMAC-SHA256, 16 bytes hex); None without a key or an id.
+
+    The id itself is never kept: only this hash, for repeat-contact detection.
+    """
+    if customer_id is None or not key:
+        return None
+    return hmac.new(key, customer_id.encode(), hashlib.sha256).digest()[:16].hex()
 
 
 def presence_of(agent_id: str, timeline: agent_states.AgentTimeline) -> AgentPresenceFact | None:

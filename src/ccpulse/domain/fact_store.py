@@ -25,6 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccpulse.domain.entities import Delete, QueueChange, Sync, Upsert
+from ccpulse.domain.facts import (
+    AgentPresenceFact,
+    AgentStateFact,
+    HandlingFact,
+    QueueArrivalFact,
+    QueueOutcomeFact,
+    TicketOpenFact,
+)
 from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewFact, ViewStats
 
 
@@ -70,9 +78,7 @@ class FactStore:
         current = self._live.get((queue, key))
         if current == live:
             return []
-        self.view.apply(
-            published=(live.fact,), retracted=() if current is None else (current.fact,), only_queue=queue
-        )
+        self.view.apply(published=(live.fact,), retracted=() if current is None else (current.fact,), only_queue=queue)
         self._live[(queue, key)] = live
         self._keys_of.setdefault((queue, live.entity), set()).add(key)
         return [RowWrite(queue, key, live)]
@@ -96,13 +102,31 @@ class FactStore:
             writes += self._delete(change.queue, key)
         return writes
 
+    def forget_before(self, horizon_ms: int) -> list[RowWrite]:
+        """Drop facts that count before ``horizon_ms`` (their buckets are gone); the view is not touched.
+
+        Live records (presence, open tickets) stay while they are live.
+        """
+        old = [(queue, key) for (queue, key), live in self._live.items() if _counts_at_ms(live.fact) < horizon_ms]
+        writes: list[RowWrite] = []
+        for queue, key in old:
+            live = self._live.pop((queue, key))
+            keys = self._keys_of.get((queue, live.entity))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_of[(queue, live.entity)]
+            writes.append(RowWrite(queue, key, None))
+        return writes
+
     def load(self, rows: list[tuple[str, str, LiveFact]]) -> None:
         """Rebuild from persisted rows ``(queue, key, live fact)`` (an empty store only)."""
         if self._live:
             raise ValueError("load() rebuilds an empty store; this one holds facts")
+        # Every bucket loaded counts as changed: the worker that published rows for them
+        # may have died before publishing its last changes, so closed windows are published again.
         for queue, key, live in rows:
             self._upsert(queue, key, live)
-        self.view.take_changed_buckets()  # a rebuild changes nothing that was published
 
     # -- clock ---------------------------------------------------------------------
 
@@ -119,3 +143,18 @@ class FactStore:
     def stream_clock_ms(self) -> int | None:
         """The watermark: the slowest first-stage partition's stream time (None before any report)."""
         return min(self._source_clocks.values()) if self._source_clocks else None
+
+
+def _counts_at_ms(fact: ViewFact) -> int:
+    """When a fact counts (its bucket); live records never age out."""
+    if isinstance(fact, AgentPresenceFact | TicketOpenFact):
+        return 2**62
+    if isinstance(fact, QueueArrivalFact):
+        return fact.queued_ts_ms
+    if isinstance(fact, QueueOutcomeFact):
+        return fact.outcome_ts_ms
+    if isinstance(fact, HandlingFact):
+        return fact.completed_ts_ms
+    if isinstance(fact, AgentStateFact):
+        return fact.end_ts_ms
+    return fact.ts_ms

@@ -372,6 +372,14 @@ class QueueView:
         seen |= {key for key, waiting in self._waiting.items() if waiting}
         return sorted(seen)
 
+    def queue_names(self) -> list[str]:
+        """Every queue with data, contacts waiting, agents serving it or tickets open."""
+        names = {queue for queue, _ in self.queues()}
+        for (route, _), presence in self._presence.items():
+            names.update(presence.queues if route is None else (route,))
+        names.update(queue for queue, open_ids in self._open_tickets.items() if open_ids)
+        return sorted(names)
+
     def windows(self, queue: str, now_ms: int) -> list[Window]:
         """The windows current at ``now_ms`` for this queue (its own time zone for ``today``)."""
         config = self.queue_config(queue)
@@ -398,7 +406,8 @@ class QueueView:
         return snapshot(self.aggregate(queue, channel, window), self.queue_config(queue), window.duration_ms)
 
     def live(self, queue: str, channel: str, now_ms: int) -> LiveQueue:
-        waits = [now_ms - queued_ms for queued_ms in self._waiting.get((queue, channel), {}).values()]
+        # A contact queued after ``now_ms`` (the clock of a slower partition) has waited 0 so far.
+        waits = [max(0, now_ms - queued_ms) for queued_ms in self._waiting.get((queue, channel), {}).values()]
         thresholds = self.queue_config(queue).sl_thresholds_s
         return LiveQueue(
             waiting=len(waits),

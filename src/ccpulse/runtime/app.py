@@ -1,40 +1,90 @@
 """Build the Faust application: a factory, never an app at import time.
 
-Topology::
+Topology (every arrow a Kafka topic, every table changelog-backed)::
 
-    input topic ──ingest──▶ (decode, validate) ──▶ dead-letter topic (bad input)
-                   │
-                   ▼  re-keyed by contact_id, whatever key the producer used
-    <app_id>-contact-events ──fold_contacts──▶ contacts table (queue stints per contact)
-                   │
-                   ▼  one record per finished queue stint, keyed by queue|channel
-    contact-facts topic ──count_outcomes──▶ queue-outcomes table ──▶ /metrics
+    input topic ──ingest──▶ decode, validate, late/future check ──▶ dead-letter topic
+        │                                                           (original bytes, reason and
+        ▼  re-keyed by entity (contact / agent / ticket;           source topic/partition/offset
+        │  a survey goes with what it rates)                        in headers)
+    <app>-entity-events ──entities──▶ entities table (one row per entity)
+        │
+        ▼  upserts / deletes / syncs of facts keyed by queue, and each
+        │  partition's stream time broadcast to every queue partition
+    <app>-queue-changes ──queues──▶ queue-facts table (the live facts) ──▶ view per partition
+                                        │                                   │
+                                        ▼                                   ▼  every kpi_publish_interval_s
+                               contact-facts topic                 KPI topic; /metrics at scrape time
 
-Each table is changelog-backed and co-partitioned with the topic that feeds
-it, so a table key is only ever written from one partition.
+The entity stage derives each entity's *eventual* facts and sends what
+changed as idempotent upserts and deletes (``ccpulse.domain.entities``); a
+duplicate event resyncs the entity, which repairs output lost in a crash. The
+queue stage keeps the live facts per partition (``ccpulse.domain.fact_store``)
+and a view over them that it rebuilds from its table after a restart or a
+rebalance. Windows are our own buckets, never Faust's windowed tables.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
 
-from ccpulse.codec.events import InvalidEvent, RejectReason, decode_event, encode_contact_event
-from ccpulse.codec.records import fact_from_json, fact_to_json, state_from_dict, state_to_dict
+from ccpulse.codec.events import InvalidEvent, RejectReason, decode_event, encode_event
+from ccpulse.codec.outputs import fact_record, fact_record_key
+from ccpulse.codec.stage_records import (
+    SourceClock,
+    clock_to_json,
+    decode_queue_record,
+    entity_state_from_dict,
+    entity_state_to_dict,
+    live_fact_from_dict,
+    live_fact_to_dict,
+    queue_change_to_json,
+)
 from ccpulse.config import Settings
-from ccpulse.domain.events import ContactEvent
-from ccpulse.domain.facts import QueueOutcome
-from ccpulse.domain.queue_stints import apply_contact_event, is_duplicate
-from ccpulse.telemetry.metrics import OutcomeCount, QueueOutcomeCollector, SelfMetrics
+from ccpulse.domain.contacts import ContactRules
+from ccpulse.domain.engine import hash_customer_id
+from ccpulse.domain.entities import Delete, EntityRules, Upsert, entity_key, process_event
+from ccpulse.domain.events import WatermarkEvent
+from ccpulse.domain.fact_store import FactStore, LiveFact, RowWrite
+from ccpulse.domain.queue_config import QueueConfigs
+from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
+from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
+from ccpulse.runtime.kpi_publisher import KpiPublisher
+from ccpulse.telemetry.metrics import KpiCollector, SelfMetrics
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_KEY_SEPARATOR = "|"
+CLOCK_BROADCAST_INTERVAL_S = 1.0
+REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between sweeps of rows older than the retention
+CLOCK_ROW_PREFIX = "~clock|"  # fact rows start with a digit (see fact_row_key)
+
+
+def fact_row_key(queue: str, key: str) -> str:
+    """Table key of a live fact; the length prefix keeps any queue name unambiguous."""
+    return f"{len(queue)}:{queue}|{key}"
+
+
+def entity_topic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-entity-events"
+
+
+def queue_topic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-queue-changes"
+
+
+@dataclass
+class _PartitionState:
+    """What the queue stage keeps in memory for one partition it owns."""
+
+    store: FactStore
+    publisher: KpiPublisher = field(default_factory=KpiPublisher)
+    next_reap_ms: int = 0
 
 
 @dataclass
@@ -46,25 +96,91 @@ class CcpulseApp:
     registry: CollectorRegistry
     metrics: SelfMetrics
     input_topic: Any
-    contact_events_topic: Any
+    entity_topic: Any
+    queue_topic: Any
     facts_topic: Any
     dead_letter_topic: Any
-    contacts: Any
-    queue_outcomes: Any
-    stream_time_ms: int = 0
+    kpi_topic: Any
+    entities: Any
+    queue_rows: Any
+    view_config: ViewConfig
+    rules: EntityRules
+    view_stats: ViewStats = field(default_factory=ViewStats)
+    input_stream_ms: dict[int, int] = field(default_factory=dict)
+    entity_stream_ms: dict[int, int] = field(default_factory=dict)
+    entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
+    clocks_to_send: set[int] = field(default_factory=set)
+    partitions: dict[int, _PartitionState] = field(default_factory=dict)
+
+    # -- readiness and ownership ---------------------------------------------------
 
     def is_ready(self) -> bool:
         tables: Any = self.app.tables  # TableManagerT does not declare .recovery
         recovery = tables.recovery
         return bool(recovery.completed.is_set() and not self.app.in_recovery and not self.app.rebalancing)
 
-    def outcome_counts(self) -> Iterator[OutcomeCount]:
-        for key, (published, retracted) in list(self.queue_outcomes.items()):
-            queue, channel, outcome = key.split(OUTCOME_KEY_SEPARATOR)
-            yield OutcomeCount(queue, channel, QueueOutcome(outcome), int(published), int(retracted))
+    def _owned_queue_partitions(self) -> set[int]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:
+            return set()
+        name = self.queue_topic.get_topic_name()
+        return {tp.partition for tp in assignment if tp.topic == name}
+
+    def _partition(self, partition: int) -> _PartitionState:
+        """The queue stage's state of ``partition``, rebuilt from the table the first time it is needed."""
+        state = self.partitions.get(partition)
+        if state is None:
+            state = self.partitions[partition] = _PartitionState(self._rebuild_store(partition))
+        return state
+
+    def _rebuild_store(self, partition: int) -> FactStore:
+        started = time.perf_counter()
+        store = FactStore(self.view_config, self.view_stats)
+        rows: list[tuple[str, str, LiveFact]] = []
+        for key, value in list(self.queue_rows.items()):
+            if not isinstance(value, dict) or value.get("p") != partition:
+                continue
+            if str(key).startswith(CLOCK_ROW_PREFIX):
+                store.observe_source_clock(int(value["source"]), int(value["t"]))
+            else:
+                rows.append((value["queue"], value["key"], live_fact_from_dict(value["live"])))
+        store.load(rows)
+        logger.info(
+            "queue partition %d: %d live facts loaded in %.2f s", partition, len(rows), time.perf_counter() - started
+        )
+        return store
+
+    def _clock_ms(self, store: FactStore) -> int | None:
+        if self.settings.clock == "wall":
+            return int(time.time() * 1000)
+        return store.stream_clock_ms()
+
+    def _owned_states(self) -> list[tuple[_PartitionState, int]]:
+        """Every queue partition this worker owns now, its view advanced to the partition's clock."""
+        owned = self._owned_queue_partitions()
+        for partition in [p for p in self.partitions if p not in owned]:
+            del self.partitions[partition]  # revoked: another worker serves these queues now
+        states: list[tuple[_PartitionState, int]] = []
+        for partition in sorted(owned):
+            state = self._partition(partition)
+            now_ms = self._clock_ms(state.store)
+            if now_ms is not None:
+                state.store.view.advance_to(now_ms)
+                states.append((state, now_ms))
+        return states
+
+    def current_views(self) -> Iterator[tuple[QueueView, int]]:
+        """The views of the queue partitions this worker owns now, with their clocks (for /metrics)."""
+        for state, now_ms in self._owned_states():
+            yield state.store.view, now_ms
+
+    # -- stage 0: input ------------------------------------------------------------
 
     async def ingest(self, stream: faust.StreamT[bytes]) -> None:
-        """Input topic: validate, dead-letter bad input, re-key contact events by contact."""
+        """Input topic: validate, dead-letter what cannot be applied, re-key the rest by entity."""
+        retention_ms = self.settings.retention_hours * HOUR_MS
+        skew_ms = self.settings.max_future_skew_s * 1000
         async for event in stream.events():
             message = event.message
             self.metrics.events_consumed.inc()
@@ -72,16 +188,24 @@ class CcpulseApp:
                 if event.value is None:
                     raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
                 decoded = decode_event(event.value)
+                if decoded.ts_ms > time.time() * 1000 + skew_ms:
+                    raise InvalidEvent(RejectReason.FUTURE, f"event time is more than {skew_ms // 1000} s ahead")
+                partition_ms = self.input_stream_ms.get(message.partition)
+                if partition_ms is not None and decoded.ts_ms < partition_ms - retention_ms:
+                    raise InvalidEvent(RejectReason.LATE, "event time is older than the retention allows")
             except InvalidEvent as error:
                 await self._dead_letter(message, event.value, error)
                 continue
-            if decoded.ts_ms > self.stream_time_ms:
-                self.stream_time_ms = decoded.ts_ms
-                self.metrics.last_event_time.set(decoded.ts_ms / 1000)
-            if not isinstance(decoded, ContactEvent):
-                self.metrics.events_ignored.inc()
-                continue
-            await self.contact_events_topic.send(key=decoded.contact_id.encode(), value=encode_contact_event(decoded))
+            if partition_ms is None or decoded.ts_ms > partition_ms:
+                self.input_stream_ms[message.partition] = decoded.ts_ms
+                self.metrics.last_event_time.set(max(self.input_stream_ms.values()) / 1000)
+            key = entity_key(decoded)
+            value = encode_event(decoded)
+            if key is None:  # a watermark moves every entity partition's stream time
+                for partition in range(self.settings.topic_partitions):
+                    await self.entity_topic.send(key=b"~watermark", value=value, partition=partition)
+            else:
+                await self.entity_topic.send(key=key.encode(), value=value)
 
     async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
         self.metrics.events_rejected.labels(reason=error.reason.value).inc()
@@ -95,42 +219,119 @@ class CcpulseApp:
         ]
         await self.dead_letter_topic.send(key=message.key, value=value, headers=headers)
 
-    async def fold_contacts(self, stream: faust.StreamT[bytes]) -> None:
-        """Contact events, one contact per key: fold into stint state, publish finished stints."""
-        async for raw in stream:
-            event = decode_event(raw)
-            assert isinstance(event, ContactEvent), "only contact events are routed here"
-            state = state_from_dict(self.contacts.get(event.contact_id))
-            if is_duplicate(state, event):
-                self.metrics.duplicates.inc()
+    # -- stage 1: entities ---------------------------------------------------------
+
+    async def fold_entities(self, stream: faust.StreamT[bytes]) -> None:
+        """One entity per key: fold the event into its row, send what changed to the queue stage."""
+        async for event in stream.events():
+            partition = event.message.partition
+            decoded = decode_event(event.value)  # written by ingest: valid by construction
+            if not isinstance(decoded, WatermarkEvent):
+                key = event.key.decode()
+                row, changes, duplicate = process_event(
+                    key, entity_state_from_dict(self.entities.get(key)), decoded, self.rules
+                )
+                if duplicate:
+                    self.metrics.duplicates.inc()
+                else:
+                    document = entity_state_to_dict(row)
+                    document["p"] = partition
+                    self.entities[key] = document
+                for change in changes:
+                    await self.queue_topic.send(key=change.queue.encode(), value=queue_change_to_json(change))
+            # After the changes are sent: a clock must never overtake the facts it covers.
+            if decoded.ts_ms > self.entity_stream_ms.get(partition, -(2**62)):
+                self.entity_stream_ms[partition] = decoded.ts_ms
+                self.clocks_to_send.add(partition)
+                self._reap_entities(partition, decoded.ts_ms)
+
+    def _reap_entities(self, partition: int, stream_ms: int) -> None:
+        """Forget rows of this partition untouched for longer than the retention (from its own events)."""
+        if stream_ms < self.entity_next_reap_ms.get(partition, 0):
+            return
+        self.entity_next_reap_ms[partition] = stream_ms + REAP_EVERY_MS
+        horizon_ms = stream_ms - self.settings.retention_hours * HOUR_MS
+        old = [
+            key
+            for key, value in list(self.entities.items())
+            if isinstance(value, dict) and value.get("p") == partition and value.get("last_event_ms", 0) < horizon_ms
+        ]
+        for key in old:
+            del self.entities[key]
+
+    async def send_clocks(self) -> None:
+        """Tell every queue partition how far each entity partition's stream time has got."""
+        for source in sorted(self.clocks_to_send):
+            value = clock_to_json(source, self.entity_stream_ms[source])
+            for partition in range(self.settings.topic_partitions):
+                await self.queue_topic.send(key=b"~clock", value=value, partition=partition)
+        self.clocks_to_send.clear()
+
+    # -- stage 2: queues -------------------------------------------------------------
+
+    async def fold_queues(self, stream: faust.StreamT[bytes]) -> None:
+        """Facts keyed by queue: keep the live ones, update the view, publish the facts topic."""
+        async for event in stream.events():
+            partition = event.message.partition
+            state = self._partition(partition)
+            record = decode_queue_record(event.value)
+            if isinstance(record, SourceClock):
+                self._observe_clock(partition, state, record)
                 continue
-            new_state, changes = apply_contact_event(state, event)
-            self.contacts[event.contact_id] = state_to_dict(new_state)
-            # Retractions first: a consumer never sees two live facts for one stint.
-            for fact, retracted in [(f, True) for f in changes.retracted] + [(f, False) for f in changes.published]:
-                key = f"{fact.queue}{OUTCOME_KEY_SEPARATOR}{fact.channel.value}"
-                await self.facts_topic.send(key=key.encode(), value=fact_to_json(fact, retracted=retracted))
-                self.metrics.facts_emitted.labels(kind="retracted" if retracted else "published").inc()
+            writes = state.store.apply(record)
+            self._persist(partition, writes)
+            # Every upsert and delete goes out even when the store already had it:
+            # a redelivery after a crash may be the one whose output was lost.
+            if isinstance(record, Upsert):
+                await self.facts_topic.send(
+                    key=fact_record_key(record.queue, record.key),
+                    value=fact_record(record.queue, record.key, record.entity, record.fact),
+                )
+            elif isinstance(record, Delete):
+                await self.facts_topic.send(key=fact_record_key(record.queue, record.key), value=None)
+            else:  # a sync: the stale facts it removed are withdrawn
+                for write in writes:
+                    await self.facts_topic.send(key=fact_record_key(write.queue, write.key), value=None)
+            self.metrics.facts_emitted.labels(kind="delete" if isinstance(record, Delete) else "upsert").inc()
 
-    async def count_outcomes(self, stream: faust.StreamT[bytes]) -> None:
-        """Facts, keyed by queue|channel: count published and retracted outcomes.
+    def _observe_clock(self, partition: int, state: _PartitionState, clock: SourceClock) -> None:
+        if not state.store.observe_source_clock(clock.source, clock.stream_time_ms):
+            return
+        self.queue_rows[f"{CLOCK_ROW_PREFIX}{partition}|{clock.source}"] = {
+            "p": partition,
+            "source": clock.source,
+            "t": clock.stream_time_ms,
+        }
+        watermark_ms = state.store.stream_clock_ms()
+        if watermark_ms is not None and watermark_ms >= state.next_reap_ms:
+            # Rows are forgotten here, in an event of their own partition, so the
+            # changelog tombstones land in that partition.
+            state.next_reap_ms = watermark_ms + REAP_EVERY_MS
+            horizon_ms = watermark_ms - self.view_config.retention_ms
+            self._persist(partition, state.store.forget_before(horizon_ms))
 
-        The table value is ``[published, retracted]`` so both metrics stay
-        monotonic counters; the net count is their difference.
-        """
-        async for raw in stream:
-            fact, retracted = fact_from_json(raw)
-            key = OUTCOME_KEY_SEPARATOR.join((fact.queue, fact.channel.value, fact.outcome.value))
-            published_count, retracted_count = self.queue_outcomes[key]
-            if retracted:
-                retracted_count += 1
+    def _persist(self, partition: int, writes: list[RowWrite]) -> None:
+        for write in writes:
+            row_key = fact_row_key(write.queue, write.key)
+            if write.value is None:
+                self.queue_rows.pop(row_key, None)
             else:
-                published_count += 1
-            self.queue_outcomes[key] = [published_count, retracted_count]
+                self.queue_rows[row_key] = {
+                    "p": partition,
+                    "queue": write.queue,
+                    "key": write.key,
+                    "live": live_fact_to_dict(write.value),
+                }
 
-
-def contact_events_topic_name(settings: Settings) -> str:
-    return f"{settings.app_id}-contact-events"
+    async def publish_kpis(self) -> None:
+        """KPI rows due in every owned partition: open windows if changed, closed ones final, corrections."""
+        if not self.is_ready():
+            return
+        for state, now_ms in self._owned_states():
+            state.store.view.reap(now_ms)
+            for key, value in state.publisher.due_rows(state.store.view, now_ms):
+                await self.kpi_topic.send(key=key, value=value)
+                self.metrics.kpi_rows_published.inc()
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> CcpulseApp:
@@ -153,35 +354,41 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         processing_guarantee="at_least_once",
         broker_session_timeout=settings.consumer_session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_s / 3),
+        consumer_group_instance_id=settings.group_instance_id or None,
         table_cleanup_interval=30.0,
         autodiscover=False,
     )
     partitions = settings.topic_partitions
     # The public topics are created (and checked) by ensure_topics() before the
-    # worker starts; the repartition topic is Faust's own, so Faust creates it.
-    input_topic = app.topic(settings.input_topic)
-    contact_events_topic = app.topic(contact_events_topic_name(settings), partitions=partitions, internal=True)
-    facts_topic = app.topic(settings.facts_topic, partitions=partitions)
-    dead_letter_topic = app.topic(settings.dead_letter_topic)
-    # Table keys and values are JSON (Faust's table default), readable with any Kafka tool.
-    contacts = app.Table("contacts", partitions=partitions)
-    queue_outcomes = app.Table("queue-outcomes", default=lambda: [0, 0], partitions=partitions)
-    metrics = SelfMetrics(registry)
-
+    # worker starts; the two internal ones are Faust's to create.
+    entity_topic = app.topic(entity_topic_name(settings), partitions=partitions, internal=True)
+    queue_topic = app.topic(queue_topic_name(settings), partitions=partitions, internal=True)
+    view_config = ViewConfig(queues=QueueConfigs(), retention_ms=settings.retention_hours * HOUR_MS)
+    hash_key = settings.customer_hash_key.encode()
     pipeline = CcpulseApp(
         app=app,
         settings=settings,
         registry=registry,
-        metrics=metrics,
-        input_topic=input_topic,
-        contact_events_topic=contact_events_topic,
-        facts_topic=facts_topic,
-        dead_letter_topic=dead_letter_topic,
-        contacts=contacts,
-        queue_outcomes=queue_outcomes,
+        metrics=SelfMetrics(registry),
+        input_topic=app.topic(settings.input_topic),
+        entity_topic=entity_topic,
+        queue_topic=queue_topic,
+        facts_topic=app.topic(settings.facts_topic),
+        dead_letter_topic=app.topic(settings.dead_letter_topic),
+        kpi_topic=app.topic(settings.kpi_topic),
+        # Table values are JSON (Faust's table default), readable with any Kafka tool.
+        entities=app.Table("entities", partitions=partitions),
+        queue_rows=app.Table("queue-facts", partitions=partitions),
+        view_config=view_config,
+        rules=EntityRules(
+            ContactRules(acw_timeout_ms=lambda queue: view_config.queues.for_queue(queue).acw_timeout_ms),
+            customer_key=lambda customer_id: hash_customer_id(hash_key, customer_id),
+        ),
     )
-    registry.register(QueueOutcomeCollector(pipeline.outcome_counts, pipeline.is_ready))
-    app.agent(input_topic, name="ingest")(pipeline.ingest)
-    app.agent(contact_events_topic, name="fold-contacts")(pipeline.fold_contacts)
-    app.agent(facts_topic, name="count-outcomes")(pipeline.count_outcomes)
+    registry.register(KpiCollector(pipeline.current_views, pipeline.is_ready, pipeline.view_stats))
+    app.agent(pipeline.input_topic, name="ingest")(pipeline.ingest)
+    app.agent(entity_topic, name="entities")(pipeline.fold_entities)
+    app.agent(queue_topic, name="queues")(pipeline.fold_queues)
+    app.timer(CLOCK_BROADCAST_INTERVAL_S)(pipeline.send_clocks)
+    app.timer(settings.kpi_publish_interval_s)(pipeline.publish_kpis)
     return pipeline

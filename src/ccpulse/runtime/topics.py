@@ -28,17 +28,22 @@ class TopicPlan:
     name: str
     partitions: int
     config: dict[str, str]
-    # The facts topic feeds a table keyed by its record key, so its partition
-    # count must equal the table's; the input and dead-letter topics can differ.
+    # A topic whose partitions must equal topic_partitions (one a table is co-partitioned with).
+    # None of the public ones is: the worker re-keys its input into its own internal topics.
     exact_partitions: bool
 
 
 def planned_topics(settings: Settings) -> list[TopicPlan]:
     retention = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
+    # Facts and KPI rows are keyed by what they describe: a compacted topic keeps the latest
+    # record per key (a tombstone withdraws a fact), so a consumer can read the current state.
+    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(60_000)}
+    partitions = settings.topic_partitions
     return [
-        TopicPlan("input_topic", settings.input_topic, settings.topic_partitions, retention, False),
-        TopicPlan("facts_topic", settings.facts_topic, settings.topic_partitions, retention, True),
-        TopicPlan("dead_letter_topic", settings.dead_letter_topic, settings.topic_partitions, retention, False),
+        TopicPlan("input_topic", settings.input_topic, partitions, retention, False),
+        TopicPlan("facts_topic", settings.facts_topic, partitions, compacted, False),
+        TopicPlan("dead_letter_topic", settings.dead_letter_topic, partitions, retention, False),
+        TopicPlan("kpi_topic", settings.kpi_topic, partitions, compacted, False),
     ]
 
 

@@ -1,0 +1,96 @@
+"""The records ccpulse publishes for other services: contact facts and KPI rows.
+
+Both topics are compacted and keyed by what a record describes, so the latest
+record per key is the current truth and a consumer can start from the topic
+alone:
+
+- contact-facts (``schemas/contact-fact.schema.json``): key ``queue|fact key``;
+  the value is the fact, or a tombstone (no value) when the fact was withdrawn
+  (its contact's events arrived out of order and proved it wrong);
+- KPI rows (``schemas/kpi-row.schema.json``): key
+  ``queue|channel|window|window_start`` (rolling windows move on every minute,
+  so theirs is ``queue|channel|rolling_5m|latest``); ``final`` is true once the
+  window has closed, and a closed window that late events change is published
+  again, still final, with the corrected numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from ccpulse.codec import json
+from ccpulse.codec.stage_records import fact_to_dict
+from ccpulse.domain.events import AgentState
+from ccpulse.domain.kpis import KpiSnapshot
+from ccpulse.domain.queue_view import LiveQueue, ViewFact
+from ccpulse.domain.windows import Window, WindowKind
+
+FACT_RECORD_VERSION = 2
+KPI_ROW_VERSION = 1
+KEY_SEPARATOR = "|"
+
+
+def iso_ms(ts_ms: int) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2026-11-23T14:15:00.000Z``."""
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fact_record_key(queue: str, fact_key: str) -> bytes:
+    return f"{queue}{KEY_SEPARATOR}{fact_key}".encode()
+
+
+def fact_record(queue: str, fact_key: str, entity: str, fact: ViewFact) -> bytes:
+    """A live fact as published on the contact-facts topic (a withdrawn one is a tombstone, not this)."""
+    return json.dumps(
+        {"version": FACT_RECORD_VERSION, "queue": queue, "key": fact_key, "entity": entity, "fact": fact_to_dict(fact)}
+    )
+
+
+def kpi_row_key(queue: str, channel: str, window: Window) -> bytes:
+    start = "latest" if window.kind is WindowKind.ROLLING else iso_ms(window.start_ms)
+    return KEY_SEPARATOR.join((queue, channel, window.name, start)).encode()
+
+
+def kpi_row(
+    queue: str,
+    channel: str,
+    window: Window,
+    kpis: KpiSnapshot,
+    *,
+    final: bool,
+    as_of_ms: int,
+    live: LiveQueue | None = None,
+    agents: dict[AgentState, int] | None = None,
+    open_tickets: int | None = None,
+) -> dict[str, Any]:
+    """One KPI row as a JSON-able document. ``live`` parts only for windows that are still open."""
+    numbers = asdict(kpis)
+    definitions = numbers.pop("definitions")
+    numbers.pop("window_ms")
+    document: dict[str, Any] = {
+        "version": KPI_ROW_VERSION,
+        "definitions": definitions,
+        "queue": queue,
+        "channel": channel,
+        "window": window.name,
+        "window_kind": window.kind.value,
+        "window_start": iso_ms(window.start_ms),
+        "window_end": iso_ms(window.end_ms),
+        "final": final,
+        "as_of": iso_ms(as_of_ms),
+        "kpis": numbers,
+    }
+    if live is not None:
+        now: dict[str, Any] = {
+            "waiting": live.waiting,
+            "oldest_wait_s": None if live.oldest_wait_ms is None else live.oldest_wait_ms / 1000,
+            "waiting_beyond": {str(threshold_s): count for threshold_s, count in live.waiting_beyond.items()},
+        }
+        if agents is not None:
+            now["agents"] = {state.value: count for state, count in agents.items()}
+        if open_tickets is not None:
+            now["open_tickets"] = open_tickets
+        document["now"] = now
+    return document
