@@ -102,8 +102,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+SECRET_SETTINGS = frozenset({"customer_hash_key"})
+
+
 def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
     for name, value in asdict(settings).items():
+        if name in SECRET_SETTINGS and value:
+            value = "<set, not shown>"  # noqa: PLW2901 - a secret never reaches a terminal or a log
         print(f"{name} = {value}")
     return 0
 

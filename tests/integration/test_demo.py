@@ -28,9 +28,9 @@ def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Pa
     assert done.returncode == 0, output
     assert re.search(r"metrics at http://127\.0\.0\.1:\d+/metrics", output)
 
-    # Each table row: "  queue/channel  answered abandoned flowed_out"; sum answered per table.
+    # Each table row: "  queue/channel  offered answered abandoned SL ASA waiting"; sum offered per table.
     totals = [
-        sum(int(row) for row in re.findall(r"^  \S+/\S+\s+(\d+)\s+\d+\s+\d+$", table, re.MULTILINE))
+        sum(int(row) for row in re.findall(r"^  \S+/\S+\s+(\d+)\s+\d+\s+\d+\s", table, re.MULTILINE))
         for table in output.split("after ")[1:]
     ]
     assert len(totals) >= 2, output

@@ -155,6 +155,14 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
         pytest.param({"log_level": "INFO"}, "log_level", id="log-level-upper-case"),
         pytest.param({"consumer_session_timeout_s": 0.5}, "consumer_session_timeout_s", id="session-below-1s"),
         pytest.param({"consumer_session_timeout_s": float("nan")}, "consumer_session_timeout_s", id="session-nan"),
+        pytest.param({"kpi_topic": "ccpulse.events"}, "input_topic", id="kpi-topic-is-the-input"),
+        pytest.param({"kpi_topic": "k p i"}, "kpi_topic", id="kpi-topic-space"),
+        pytest.param({"group_instance_id": "pod 1"}, "group_instance_id", id="instance-id-space"),
+        pytest.param({"clock": "event"}, "clock", id="clock-unknown"),
+        pytest.param({"kpi_publish_interval_s": 0.05}, "kpi_publish_interval_s", id="publish-below-100ms"),
+        pytest.param({"kpi_publish_interval_s": float("nan")}, "kpi_publish_interval_s", id="publish-nan"),
+        pytest.param({"retention_hours": 23}, "retention_hours", id="retention-below-a-day"),
+        pytest.param({"max_future_skew_s": -1}, "max_future_skew_s", id="skew-negative"),
     ],
 )
 def test_each_validation_raises_config_error_naming_the_setting(overrides: dict[str, Any], named_setting: str) -> None:
@@ -176,6 +184,10 @@ def test_each_validation_raises_config_error_naming_the_setting(overrides: dict[
         pytest.param({"consumer_session_timeout_s": 1.0}, id="session-exactly-1s"),
         pytest.param({"kafka_bootstrap": "kafka://a:1, b:2"}, id="bootstrap-with-scheme-and-space"),
         pytest.param({"dead_letter_topic": "d" * 249}, id="topic-249-chars"),
+        pytest.param(
+            {"clock": "stream", "retention_hours": 24, "max_future_skew_s": 0}, id="stream-clock-short-retention"
+        ),
+        pytest.param({"group_instance_id": "ccpulse-worker-0", "kpi_publish_interval_s": 0.1}, id="static-member"),
     ],
 )
 def test_boundary_values_are_accepted(overrides: dict[str, Any]) -> None:
@@ -214,3 +226,16 @@ def test_shipped_example_config_loads_and_lists_every_setting() -> None:
     lines = [line for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")]
     keys = {line.split("=", 1)[0].strip() for line in lines}
     assert keys == {f.name for f in fields(Settings)}
+
+
+def test_printed_settings_never_show_the_customer_hash_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccpulse.cli import main  # noqa: PLC0415 - the CLI is the edge under test
+
+    monkeypatch.setenv("CCPULSE_CUSTOMER_HASH_KEY", "s3cret-pepper")
+    assert main(["settings"]) == 0
+
+    printed = capsys.readouterr().out
+    assert "s3cret-pepper" not in printed
+    assert "customer_hash_key = <set, not shown>" in printed

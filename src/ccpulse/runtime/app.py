@@ -233,6 +233,7 @@ class CcpulseApp:
                 )
                 if duplicate:
                     self.metrics.duplicates.inc()
+                    logger.info("duplicate %s of %s: resynced (%d changes)", decoded.event_id, key, len(changes))
                 else:
                     document = entity_state_to_dict(row)
                     document["p"] = partition
@@ -290,6 +291,8 @@ class CcpulseApp:
             elif isinstance(record, Delete):
                 await self.facts_topic.send(key=fact_record_key(record.queue, record.key), value=None)
             else:  # a sync: the stale facts it removed are withdrawn
+                if writes:
+                    logger.info("sync of %s in %s withdrew %d stale facts", record.entity, record.queue, len(writes))
                 for write in writes:
                     await self.facts_topic.send(key=fact_record_key(write.queue, write.key), value=None)
             self.metrics.facts_emitted.labels(kind="delete" if isinstance(record, Delete) else "upsert").inc()
