@@ -289,7 +289,9 @@ class QueueView:
             return
         by_contact = self._arrivals_by_customer.setdefault((fact.customer_key, fact.queue), {})
         by_contact.setdefault(fact.contact_id, []).append(fact.queued_ts_ms)
-        self._arrival_ages.touch((fact.customer_key, fact.queue, fact.contact_id), fact.queued_ts_ms)
+        # Needed until every handled contact it could repeat has settled: its repeat window after it.
+        expires_ms = fact.queued_ts_ms + self.queue_config(fact.queue).repeat_window_ms
+        self._arrival_ages.touch((fact.customer_key, fact.queue, fact.contact_id), expires_ms)
 
     def _unindex_arrival(self, fact: QueueArrivalFact) -> None:
         if fact.customer_key is None:
@@ -353,7 +355,7 @@ class QueueView:
             for stint in stuck:
                 del waiting[stint]
             self.stats.reaped_stints += len(stuck)
-        for customer_key, queue, contact_id in self._arrival_ages.pop_older_than(horizon_ms):
+        for customer_key, queue, contact_id in self._arrival_ages.pop_older_than(now_ms):
             by_contact = self._arrivals_by_customer.get((customer_key, queue), {})
             by_contact.pop(contact_id, None)
             if not by_contact:
@@ -406,8 +408,14 @@ class QueueView:
         return snapshot(self.aggregate(queue, channel, window), self.queue_config(queue), window.duration_ms)
 
     def live(self, queue: str, channel: str, now_ms: int) -> LiveQueue:
+        """Who waits now in ``queue`` x ``channel`` (``'all'``: every channel of the queue)."""
+        channels = [c.value for c in Channel] if channel == ALL_CHANNELS else [channel]
         # A contact queued after ``now_ms`` (the clock of a slower partition) has waited 0 so far.
-        waits = [max(0, now_ms - queued_ms) for queued_ms in self._waiting.get((queue, channel), {}).values()]
+        waits = [
+            max(0, now_ms - queued_ms)
+            for name in channels
+            for queued_ms in self._waiting.get((queue, name), {}).values()
+        ]
         thresholds = self.queue_config(queue).sl_thresholds_s
         return LiveQueue(
             waiting=len(waits),

@@ -358,6 +358,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         broker_session_timeout=settings.consumer_session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_s / 3),
         consumer_group_instance_id=settings.group_instance_id or None,
+        # No standby replicas: with the in-memory store, Faust drops the rows of a standby
+        # partition when a recovery completes, yet resumes from the standby's offset when that
+        # partition later becomes active, so a rebalance would lose rows. A new owner replays
+        # the whole (compacted) changelog instead.
+        table_standby_replicas=0,
         table_cleanup_interval=30.0,
         autodiscover=False,
     )

@@ -1,0 +1,221 @@
+"""Which KPI rows the worker publishes, and when: open windows on change, final rows at close, corrections.
+
+T0 = 2026-09-22T00:00:00Z (1_790_035_200_000 ms), a UTC midnight: a 15-minute
+interval boundary and the start of "today" for the default UTC queue config.
+Default windows: interval_15m, rolling_5m/15m/60m and today, so every
+(queue, channel) and (queue, "all") has 5 open windows. Numbers are worked by
+hand in the comments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccpulse.codec import json
+from ccpulse.domain.events import Channel
+from ccpulse.domain.facts import QueueArrivalFact, QueueOutcome, QueueOutcomeFact
+from ccpulse.domain.queue_view import QueueView
+from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
+from ccpulse.runtime.kpi_publisher import KpiPublisher
+
+T0 = 1_790_035_200_000
+S = 1000
+M = MINUTE_MS
+DAY_START = "2026-09-22T00:00:00.000Z"
+OPEN_WINDOWS = ("interval_15m", "rolling_5m", "rolling_15m", "rolling_60m", "today")
+
+
+def stint(
+    contact_id: str,
+    queued_ms: int,
+    wait_ms: int,
+    result: QueueOutcome = QueueOutcome.ANSWERED,
+    channel: Channel = Channel.VOICE,
+) -> list[QueueArrivalFact | QueueOutcomeFact]:
+    return [
+        QueueArrivalFact(contact_id, "sales", channel, queued_ms),
+        QueueOutcomeFact(contact_id, "sales", channel, result, queued_ms, queued_ms + wait_ms),
+    ]
+
+
+def open_keys(channel: str, interval_start: str = DAY_START) -> set[bytes]:
+    keys = {f"sales|{channel}|interval_15m|{interval_start}", f"sales|{channel}|today|{DAY_START}"}
+    keys |= {f"sales|{channel}|rolling_{n}m|latest" for n in (5, 15, 60)}
+    return {key.encode() for key in keys}
+
+
+def decoded(rows: list[tuple[bytes, bytes]]) -> dict[bytes, dict[str, Any]]:
+    documents = {key: json.loads(value) for key, value in rows}
+    assert len(documents) == len(rows), "one row per key in a batch"
+    return documents
+
+
+def finals(rows: list[tuple[bytes, bytes]]) -> dict[bytes, dict[str, Any]]:
+    return {key: doc for key, doc in decoded(rows).items() if doc["final"]}
+
+
+def started() -> tuple[QueueView, KpiPublisher, list[tuple[bytes, bytes]]]:
+    """One answered call (queued T0+2min, answered after 10 s), published at T0+5min."""
+    view = QueueView(track_changes=True)
+    view.apply(stint("a", T0 + 2 * M, 10 * S))
+    view.advance_to(T0 + 5 * M)
+    publisher = KpiPublisher()
+    return view, publisher, publisher.due_rows(view, T0 + 5 * M)
+
+
+def test_the_first_run_publishes_every_open_window_of_each_channel_and_all() -> None:
+    _, _, rows = started()
+    documents = decoded(rows)
+    assert set(documents) == open_keys("voice") | open_keys("all")  # 5 windows x 2 = 10 rows
+    for key, doc in documents.items():
+        queue, channel, window, start = key.decode().split("|")
+        assert (doc["queue"], doc["channel"], doc["window"]) == (queue, channel, window)
+        assert start == ("latest" if doc["window_kind"] == "rolling" else doc["window_start"])
+        assert doc["final"] is False
+        assert doc["as_of"] == "2026-09-22T00:05:00.000Z"
+        # Every open window at T0+5min holds the call: 1 arrival, 1 answered within 20 s.
+        assert (doc["kpis"]["arrivals"], doc["kpis"]["answered"], doc["kpis"]["offered"]) == (1, 1, 1)
+        assert doc["kpis"]["asa_s"] == 10.0
+        # The live part: agents and backlog on the queue's 'all' rows only.
+        assert ("agents" in doc["now"], "open_tickets" in doc["now"]) == (channel == "all", channel == "all")
+        assert doc["now"]["waiting"] == 0
+    interval = documents[f"sales|voice|interval_15m|{DAY_START}".encode()]
+    assert (interval["window_start"], interval["window_end"]) == (DAY_START, "2026-09-22T00:15:00.000Z")
+    # rolling_5m at T0+5min: the current bucket plus 5 before it, [T0, T0+6min).
+    rolling = documents[b"sales|voice|rolling_5m|latest"]
+    assert (rolling["window_start"], rolling["window_end"]) == (DAY_START, "2026-09-22T00:06:00.000Z")
+
+
+def test_nothing_changed_publishes_nothing() -> None:
+    view, publisher, _ = started()
+    assert publisher.due_rows(view, T0 + 5 * M) == []
+    # 30 s later nothing waits and every window covers the same buckets: the rows differ only in as_of.
+    view.advance_to(T0 + 5 * M + 30 * S)
+    assert publisher.due_rows(view, T0 + 5 * M + 30 * S) == []
+
+
+def test_a_waiting_contact_republishes_the_open_rows_whose_live_part_moved() -> None:
+    view = QueueView(track_changes=True)
+    view.apply([QueueArrivalFact("w", "sales", Channel.VOICE, T0 + 4 * M)])  # waits from T0+4min
+    view.advance_to(T0 + 5 * M)
+    publisher = KpiPublisher()
+    first = decoded(publisher.due_rows(view, T0 + 5 * M))
+    assert first[b"sales|voice|rolling_5m|latest"]["now"]["oldest_wait_s"] == 60.0
+
+    view.advance_to(T0 + 5 * M + 30 * S)
+    again = decoded(publisher.due_rows(view, T0 + 5 * M + 30 * S))
+    # Only the live part moved (60 s -> 90 s, now beyond 60 s too): every open voice row again, none final.
+    assert {key for key in again if b"|voice|" in key} == open_keys("voice")
+    for key, doc in again.items():
+        assert doc["final"] is False
+        assert doc["kpis"] == first[key]["kpis"]
+    voice = again[b"sales|voice|today|" + DAY_START.encode()]["now"]
+    assert (voice["waiting"], voice["oldest_wait_s"], voice["waiting_beyond"]) == (1, 90.0, {"20": 1, "30": 1, "60": 1})
+
+
+def test_the_all_rows_count_contacts_waiting_on_every_channel() -> None:
+    view = QueueView(track_changes=True)
+    view.apply([QueueArrivalFact("w", "sales", Channel.VOICE, T0 + 4 * M)])
+    view.advance_to(T0 + 5 * M)
+    documents = decoded(KpiPublisher().due_rows(view, T0 + 5 * M))
+    now = documents[f"sales|all|interval_15m|{DAY_START}".encode()]["now"]
+    assert (now["waiting"], now["oldest_wait_s"]) == (1, 60.0)
+
+
+def test_a_closed_interval_gets_exactly_one_final_row() -> None:
+    view, publisher, _ = started()
+    view.advance_to(T0 + 16 * M)
+    rows = publisher.due_rows(view, T0 + 16 * M)
+    documents = decoded(rows)
+
+    closed = f"interval_15m|{DAY_START}"
+    assert set(finals(rows)) == {f"sales|voice|{closed}".encode(), f"sales|all|{closed}".encode()}
+    for doc in finals(rows).values():
+        assert (doc["window_start"], doc["window_end"]) == (DAY_START, "2026-09-22T00:15:00.000Z")
+        assert (doc["kpis"]["arrivals"], doc["kpis"]["answered"]) == (1, 1)
+        assert "now" not in doc  # no live part on a closed window
+    # Open rows: the new interval and the rolling windows, which moved; today did not change.
+    opened = {key for key, doc in documents.items() if not doc["final"]}
+    assert opened == (open_keys("voice", "2026-09-22T00:15:00.000Z") | open_keys("all", "2026-09-22T00:15:00.000Z")) - {
+        f"sales|voice|today|{DAY_START}".encode(),
+        f"sales|all|today|{DAY_START}".encode(),
+    }
+    # rolling_5m at T0+16min is [T0+11min, T0+17min): the call at T0+2min has left it.
+    assert documents[b"sales|voice|rolling_5m|latest"]["kpis"]["answered"] == 0
+
+    view.advance_to(T0 + 17 * M)
+    assert finals(publisher.due_rows(view, T0 + 17 * M)) == {}
+
+
+def test_a_late_fact_in_a_closed_interval_publishes_one_corrected_final_row() -> None:
+    view, publisher, _ = started()
+    view.advance_to(T0 + 16 * M)
+    publisher.due_rows(view, T0 + 16 * M)
+
+    # Late: queued T0+3min, abandoned after 30 s (not short): the closed interval [T0, T0+15min) changes.
+    view.apply(stint("late", T0 + 3 * M, 30 * S, QueueOutcome.ABANDONED))
+    rows = publisher.due_rows(view, T0 + 16 * M)
+    corrected = finals(rows)
+    assert set(corrected) == {
+        f"sales|voice|interval_15m|{DAY_START}".encode(),
+        f"sales|all|interval_15m|{DAY_START}".encode(),
+    }
+    for doc in corrected.values():
+        kpis = doc["kpis"]
+        # arrivals 2; offered = 1 answered + 1 abandoned; abandonment 1/2.
+        assert (kpis["arrivals"], kpis["offered"], kpis["answered"], kpis["abandoned"]) == (2, 2, 1, 1)
+        assert kpis["abandonment_ratio"] == 0.5
+    # The open windows that hold T0+3min change too: rolling_15m [T0+1min, ...), rolling_60m, today.
+    opened = {key for key, doc in decoded(rows).items() if not doc["final"]}
+    assert opened == {
+        f"sales|{channel}|{window}".encode()
+        for channel in ("voice", "all")
+        for window in ("rolling_15m|latest", "rolling_60m|latest", f"today|{DAY_START}")
+    }
+
+    assert publisher.due_rows(view, T0 + 16 * M) == []
+
+
+def test_a_late_change_that_nets_to_nothing_publishes_no_correction() -> None:
+    view, publisher, _ = started()
+    view.advance_to(T0 + 16 * M)
+    publisher.due_rows(view, T0 + 16 * M)
+
+    late = stint("late", T0 + 3 * M, 30 * S, QueueOutcome.ABANDONED)
+    view.apply(late)
+    view.apply(retracted=late)  # proved wrong before the next run
+    assert finals(publisher.due_rows(view, T0 + 16 * M)) == {}
+
+
+def test_a_late_fact_in_a_new_channel_publishes_that_channels_final_row() -> None:
+    view, publisher, _ = started()
+    view.advance_to(T0 + 16 * M)
+    publisher.due_rows(view, T0 + 16 * M)
+
+    view.apply(stint("chat", T0 + 7 * M, 5 * S, channel=Channel.CHAT))
+    corrected = finals(publisher.due_rows(view, T0 + 16 * M))
+    assert set(corrected) == {
+        f"sales|chat|interval_15m|{DAY_START}".encode(),
+        f"sales|all|interval_15m|{DAY_START}".encode(),
+    }
+    assert corrected[f"sales|chat|interval_15m|{DAY_START}".encode()]["kpis"]["answered"] == 1
+    assert corrected[f"sales|all|interval_15m|{DAY_START}".encode()]["kpis"]["answered"] == 2  # voice + chat
+
+
+def test_a_closed_day_gets_final_rows_for_today_and_its_last_interval() -> None:
+    view = QueueView(track_changes=True)
+    view.apply(stint("a", T0 + 23 * HOUR_MS + 50 * M, 10 * S))  # in [T0+23h45min, T0+24h)
+    view.advance_to(T0 + 23 * HOUR_MS + 55 * M)
+    publisher = KpiPublisher()
+    publisher.due_rows(view, T0 + 23 * HOUR_MS + 55 * M)
+
+    view.advance_to(T0 + 24 * HOUR_MS + M)
+    closed = finals(publisher.due_rows(view, T0 + 24 * HOUR_MS + M))
+    assert set(closed) == {
+        f"sales|{channel}|{window}".encode()
+        for channel in ("voice", "all")
+        for window in (f"today|{DAY_START}", "interval_15m|2026-09-22T23:45:00.000Z")
+    }
+    day = closed[f"sales|voice|today|{DAY_START}".encode()]
+    assert (day["window_start"], day["window_end"]) == (DAY_START, "2026-09-23T00:00:00.000Z")
+    assert day["kpis"]["answered"] == 1
