@@ -107,6 +107,7 @@ class CcpulseApp:
     rules: EntityRules
     view_stats: ViewStats = field(default_factory=ViewStats)
     input_stream_ms: dict[int, int] = field(default_factory=dict)
+    input_offsets: dict[int, int] = field(default_factory=dict)  # last offset read per input partition
     entity_stream_ms: dict[int, int] = field(default_factory=dict)
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
@@ -184,6 +185,7 @@ class CcpulseApp:
         async for event in stream.events():
             message = event.message
             self.metrics.events_consumed.inc()
+            self._check_contiguous(message.partition, message.offset)
             try:
                 if event.value is None:
                     raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
@@ -206,6 +208,14 @@ class CcpulseApp:
                     await self.entity_topic.send(key=b"~watermark", value=value, partition=partition)
             else:
                 await self.entity_topic.send(key=key.encode(), value=value)
+
+    def _check_contiguous(self, partition: int, offset: int) -> None:
+        """Count input offsets that were never delivered (the consumer skipped them) and say so."""
+        previous = self.input_offsets.get(partition)
+        self.input_offsets[partition] = offset
+        if previous is not None and offset > previous + 1:
+            self.metrics.input_offsets_skipped.inc(offset - previous - 1)
+            logger.warning("input partition %d: offsets %d..%d were never delivered", partition, previous + 1, offset - 1)
 
     async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
         self.metrics.events_rejected.labels(reason=error.reason.value).inc()

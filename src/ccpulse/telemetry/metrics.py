@@ -165,6 +165,11 @@ class SelfMetrics:
             labelnames=["kind"],
             registry=registry,
         )
+        self.input_offsets_skipped = Counter(
+            "ccpulse_input_offsets_skipped",
+            "Input offsets the consumer never delivered between two it did (should stay 0 on a non-compacted topic).",
+            registry=registry,
+        )
         self.kpi_rows_published = Counter(
             "ccpulse_kpi_rows_published",
             "Rows written to the KPI topic (open windows when changed, final rows, corrections).",
