@@ -215,7 +215,9 @@ class CcpulseApp:
         self.input_offsets[partition] = offset
         if previous is not None and offset > previous + 1:
             self.metrics.input_offsets_skipped.inc(offset - previous - 1)
-            logger.warning("input partition %d: offsets %d..%d were never delivered", partition, previous + 1, offset - 1)
+            logger.warning(
+                "input partition %d: offsets %d..%d were never delivered", partition, previous + 1, offset - 1
+            )
 
     async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
         self.metrics.events_rejected.labels(reason=error.reason.value).inc()
