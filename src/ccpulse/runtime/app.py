@@ -107,7 +107,9 @@ class CcpulseApp:
     rules: EntityRules
     view_stats: ViewStats = field(default_factory=ViewStats)
     input_stream_ms: dict[int, int] = field(default_factory=dict)
-    input_offsets: dict[int, int] = field(default_factory=dict)  # last offset read per input partition
+    # (topic, partition) -> the offset the consumer should deliver next, and the one being rewound to.
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    rewinding: dict[tuple[str, int], int] = field(default_factory=dict)
     entity_stream_ms: dict[int, int] = field(default_factory=dict)
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
@@ -185,7 +187,8 @@ class CcpulseApp:
         async for event in stream.events():
             message = event.message
             self.metrics.events_consumed.inc()
-            self._check_contiguous(message.partition, message.offset)
+            if await self._rewound_past_a_skip(message):
+                continue
             try:
                 if event.value is None:
                     raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
@@ -209,15 +212,37 @@ class CcpulseApp:
             else:
                 await self.entity_topic.send(key=key.encode(), value=value)
 
-    def _check_contiguous(self, partition: int, offset: int) -> None:
-        """Count input offsets that were never delivered (the consumer skipped them) and say so."""
-        previous = self.input_offsets.get(partition)
-        self.input_offsets[partition] = offset
-        if previous is not None and offset > previous + 1:
-            self.metrics.input_offsets_skipped.inc(offset - previous - 1)
-            logger.warning(
-                "input partition %d: offsets %d..%d were never delivered", partition, previous + 1, offset - 1
-            )
+    async def _rewound_past_a_skip(self, message: Any) -> bool:
+        """True if the consumer skipped offsets before ``message``; it is then rewound to the first one.
+
+        At-least-once needs every offset processed before a later one is
+        committed. Faust's consumer can drop a fetched batch when flow control
+        is briefly suspended around a recovery, and still deliver what follows;
+        acknowledging that would commit past the dropped batch. So each agent
+        checks that offsets arrive without holes; after a hole it seeks back,
+        and skips what arrives until the missing offset comes again (the
+        skipped messages come again after it; processing them twice is harmless).
+        """
+        key = (message.topic, message.partition)
+        expected = self.next_offsets.get(key)
+        if expected is not None and message.offset > expected:
+            if self.rewinding.get(key) != expected:
+                self.rewinding[key] = expected
+                self.metrics.input_offsets_skipped.inc(message.offset - expected)
+                logger.warning(
+                    "%s[%d]: offsets %d..%d were never delivered; rewinding to %d",
+                    message.topic, message.partition, expected, message.offset - 1, expected,
+                )  # fmt: skip
+                await self.app.consumer.seek(message.tp, expected)
+            return True
+        self.rewinding.pop(key, None)
+        self.next_offsets[key] = message.offset + 1
+        return False
+
+    async def forget_offsets(self, *_: Any, **__: Any) -> None:
+        """After a rebalance, partitions resume at their committed offsets: nothing to compare with."""
+        self.next_offsets.clear()
+        self.rewinding.clear()
 
     async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
         self.metrics.events_rejected.labels(reason=error.reason.value).inc()
@@ -236,6 +261,8 @@ class CcpulseApp:
     async def fold_entities(self, stream: faust.StreamT[bytes]) -> None:
         """One entity per key: fold the event into its row, send what changed to the queue stage."""
         async for event in stream.events():
+            if await self._rewound_past_a_skip(event.message):
+                continue
             partition = event.message.partition
             decoded = decode_event(event.value)  # written by ingest: valid by construction
             if not isinstance(decoded, WatermarkEvent):
@@ -285,6 +312,8 @@ class CcpulseApp:
     async def fold_queues(self, stream: faust.StreamT[bytes]) -> None:
         """Facts keyed by queue: keep the live ones, update the view, publish the facts topic."""
         async for event in stream.events():
+            if await self._rewound_past_a_skip(event.message):
+                continue
             partition = event.message.partition
             state = self._partition(partition)
             record = decode_queue_record(event.value)
@@ -409,6 +438,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.agent(pipeline.input_topic, name="ingest")(pipeline.ingest)
     app.agent(entity_topic, name="entities")(pipeline.fold_entities)
     app.agent(queue_topic, name="queues")(pipeline.fold_queues)
+    app.on_partitions_revoked.connect(pipeline.forget_offsets)
     app.timer(CLOCK_BROADCAST_INTERVAL_S)(pipeline.send_clocks)
     app.timer(settings.kpi_publish_interval_s)(pipeline.publish_kpis)
     return pipeline

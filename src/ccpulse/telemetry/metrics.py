@@ -167,7 +167,7 @@ class SelfMetrics:
         )
         self.input_offsets_skipped = Counter(
             "ccpulse_input_offsets_skipped",
-            "Input offsets the consumer never delivered between two it did (should stay 0 on a non-compacted topic).",
+            "Offsets the Kafka consumer skipped before delivering a later one; the worker rewound and read them.",
             registry=registry,
         )
         self.kpi_rows_published = Counter(
