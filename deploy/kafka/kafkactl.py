@@ -119,6 +119,11 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
+def format_arguments(cluster_id: str, config_file: Path) -> list[str]:
+    """``kafka-storage format`` options. One token each: a cluster id can start with '-' (1 in 64)."""
+    return [f"--cluster-id={cluster_id}", f"--config={config_file}"]
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -215,7 +220,9 @@ class LocalKafka:
         shutil.rmtree(self.run_dir / "data", ignore_errors=True)
         self._write_config()
         fmt = subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", "format", "-t", _new_cluster_id(), "-c", str(self.config_file)),
+            self._java(
+                libs, "kafka.tools.StorageTool", "format", *format_arguments(_new_cluster_id(), self.config_file)
+            ),
             capture_output=True,
             text=True,
             check=False,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.conftest import REPO_ROOT, load_kafkactl
@@ -54,3 +55,17 @@ def test_cli_status_reports_a_stopped_broker_with_exit_code_1(tmp_path: Path) ->
     )
     assert done.returncode == 1
     assert "not running" in done.stdout
+
+
+def test_a_cluster_id_that_starts_with_a_dash_still_formats_and_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kafka's ids are URL-safe base64: one in 64 starts with '-', which a separate argument would turn into an option.
+    kafkactl = load_kafkactl()
+    monkeypatch.setattr(kafkactl, "_new_cluster_id", lambda: "-AbCdEfGhIjKlMnOpQrStUg")
+    broker = kafkactl.LocalKafka(run_dir=tmp_path / "kafka", port=0)
+    broker.start(fresh=True)
+    try:
+        assert "t" in asyncio.run(_topics(broker.bootstrap, create="t"))
+    finally:
+        broker.stop()
