@@ -88,23 +88,3 @@ def test_partitions_are_guarded_separately_and_forgotten_after_a_rebalance() -> 
     asyncio.run(app.on_partitions_revoked(None, set()))
     assert deliver(app, [90], partition=0) == [90]  # resumed at another worker's commit: no rewind
     assert consumer.seeks == []
-
-
-def test_a_hole_with_no_records_in_it_is_accepted_after_one_rewind() -> None:
-    # Offsets 21..22 are transaction markers: after the seek the consumer delivers 23 again.
-    consumer = Consumer()
-    app = pipeline(consumer)
-    processed = deliver(app, [19, 20, 23, 24, 23, 24, 25])
-
-    assert processed == [19, 20, 23, 24, 25]
-    assert consumer.seeks == [(("in", 0), 21)]
-
-
-def test_the_first_message_of_an_assignment_is_checked_against_the_committed_offset() -> None:
-    consumer = Consumer()
-    app = pipeline(consumer)
-    app.app.consumer._committed_offset = {("in", 0): 40}  # type: ignore[attr-defined]
-    processed = deliver(app, [43, 44, 40, 41, 42, 43, 44])
-
-    assert processed == [40, 41, 42, 43, 44]
-    assert consumer.seeks == [(("in", 0), 40)]
