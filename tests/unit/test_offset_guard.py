@@ -85,6 +85,6 @@ def test_partitions_are_guarded_separately_and_forgotten_after_a_rebalance() -> 
     app = pipeline(consumer)
     assert deliver(app, [1, 2], partition=0) == [1, 2]
     assert deliver(app, [40], partition=1) == [40]
-    asyncio.run(app.on_partitions_revoked(None, set()))
+    asyncio.run(app.forget_offsets(None, set()))
     assert deliver(app, [90], partition=0) == [90]  # resumed at another worker's commit: no rewind
     assert consumer.seeks == []

@@ -114,27 +114,13 @@ class CcpulseApp:
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
     partitions: dict[int, _PartitionState] = field(default_factory=dict)
-    recovered_generation: int | None = None  # consumer generation whose table recovery completed
 
     # -- readiness and ownership ---------------------------------------------------
 
     def is_ready(self) -> bool:
-        """Tables recovered for the current assignment; views built now are complete.
-
-        Faust's own flags are not enough: ``recovery.completed`` stays set after
-        the first recovery, and ``rebalancing`` can be clear while a later
-        recovery still runs. The generation whose recovery completed is tracked
-        from Faust's rebalance signals instead.
-        """
         tables: Any = self.app.tables  # TableManagerT does not declare .recovery
         recovery = tables.recovery
-        return bool(
-            recovery.completed.is_set()
-            and not self.app.in_recovery
-            and not self.app.rebalancing
-            and self.recovered_generation is not None
-            and self.recovered_generation == self.app.consumer_generation_id
-        )
+        return bool(recovery.completed.is_set() and not self.app.in_recovery and not self.app.rebalancing)
 
     def _owned_queue_partitions(self) -> set[int]:
         try:
@@ -253,17 +239,10 @@ class CcpulseApp:
         self.next_offsets[key] = message.offset + 1
         return False
 
-    async def on_partitions_revoked(self, *_: Any, **__: Any) -> None:
-        """A rebalance starts: partitions resume at committed offsets, and views wait for recovered tables."""
+    async def forget_offsets(self, *_: Any, **__: Any) -> None:
+        """After a rebalance, partitions resume at their committed offsets: nothing to compare with."""
         self.next_offsets.clear()
         self.rewinding.clear()
-        self.recovered_generation = None
-        self.partitions.clear()
-
-    async def on_tables_recovered(self, *_: Any, **__: Any) -> None:
-        """Faust recovered the tables of the new assignment: views may be (re)built from them now."""
-        self.partitions.clear()
-        self.recovered_generation = self.app.consumer_generation_id
 
     async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
         self.metrics.events_rejected.labels(reason=error.reason.value).inc()
@@ -459,8 +438,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.agent(pipeline.input_topic, name="ingest")(pipeline.ingest)
     app.agent(entity_topic, name="entities")(pipeline.fold_entities)
     app.agent(queue_topic, name="queues")(pipeline.fold_queues)
-    app.on_partitions_revoked.connect(pipeline.on_partitions_revoked)
-    app.on_rebalance_complete.connect(pipeline.on_tables_recovered)
+    app.on_partitions_revoked.connect(pipeline.forget_offsets)
     app.timer(CLOCK_BROADCAST_INTERVAL_S)(pipeline.send_clocks)
     app.timer(settings.kpi_publish_interval_s)(pipeline.publish_kpis)
     return pipeline
