@@ -88,3 +88,13 @@ def test_partitions_are_guarded_separately_and_forgotten_after_a_rebalance() -> 
     asyncio.run(app.forget_offsets(None, set()))
     assert deliver(app, [90], partition=0) == [90]  # resumed at another worker's commit: no rewind
     assert consumer.seeks == []
+
+
+def test_a_hole_with_no_records_in_it_is_accepted_after_one_rewind() -> None:
+    # Offsets 21..22 are transaction markers: after the seek the consumer delivers 23 again.
+    consumer = Consumer()
+    app = pipeline(consumer)
+    processed = deliver(app, [19, 20, 23, 24, 23, 24, 25])
+
+    assert processed == [19, 20, 23, 24, 25]
+    assert consumer.seeks == [(("in", 0), 21)]

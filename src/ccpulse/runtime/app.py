@@ -109,7 +109,7 @@ class CcpulseApp:
     input_stream_ms: dict[int, int] = field(default_factory=dict)
     # (topic, partition) -> the offset the consumer should deliver next, and the one being rewound to.
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    rewinding: dict[tuple[str, int], int] = field(default_factory=dict)
+    rewinding: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # (missing, first after)
     entity_stream_ms: dict[int, int] = field(default_factory=dict)
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
@@ -224,19 +224,33 @@ class CcpulseApp:
         skipped messages come again after it; processing them twice is harmless).
         """
         key = (message.topic, message.partition)
+        offset = message.offset
+        rewinding = self.rewinding.get(key)
+        if rewinding is not None:
+            missing, first_after = rewinding
+            if offset > first_after:
+                return True  # fetched before the seek took effect: it comes again after the missing ones
+            # The seek took effect. Delivery from the missing offset is the normal case; delivery
+            # from the first offset after the hole means there was nothing there (transaction
+            # markers): accept it rather than wait forever.
+            del self.rewinding[key]
+            if offset > missing:
+                logger.info(
+                    "%s[%d]: offsets %d..%d hold no records", message.topic, message.partition, missing, offset - 1
+                )
+            self.next_offsets[key] = offset + 1
+            return False
         expected = self.next_offsets.get(key)
-        if expected is not None and message.offset > expected:
-            if self.rewinding.get(key) != expected:
-                self.rewinding[key] = expected
-                self.metrics.input_offsets_skipped.inc(message.offset - expected)
-                logger.warning(
-                    "%s[%d]: offsets %d..%d were never delivered; rewinding to %d",
-                    message.topic, message.partition, expected, message.offset - 1, expected,
-                )  # fmt: skip
-                await self.app.consumer.seek(message.tp, expected)
+        if expected is not None and offset > expected:
+            self.rewinding[key] = (expected, offset)
+            self.metrics.input_offsets_skipped.inc(offset - expected)
+            logger.warning(
+                "%s[%d]: offsets %d..%d were never delivered; rewinding to %d",
+                message.topic, message.partition, expected, offset - 1, expected,
+            )  # fmt: skip
+            await self.app.consumer.seek(message.tp, expected)
             return True
-        self.rewinding.pop(key, None)
-        self.next_offsets[key] = message.offset + 1
+        self.next_offsets[key] = offset + 1
         return False
 
     async def forget_offsets(self, *_: Any, **__: Any) -> None:
