@@ -160,8 +160,7 @@ def handling_may_change(state: ContactState, event: ContactEvent, rules: Contact
             return False
         if handling.wrapups or any(end.ts_ms >= event.ts_ms for end in handling.ends):
             return True
-        shortest_timeout_ms = min((rules.acw_timeout_ms(s.queue) for s in state.stints.starts), default=0)
-        return now_ms >= event.ts_ms + shortest_timeout_ms
+        return now_ms >= event.ts_ms + _shortest_acw_timeout_ms(state, rules)
     if kind is ContactEventType.ANSWERED:
         return any(end.ts_ms >= event.ts_ms for end in handling.ends)
     if kind is ContactEventType.QUEUED:
@@ -185,7 +184,12 @@ def end_deadline_floor_ms(state: ContactState, event: ContactEvent, rules: Conta
     """
     if not state.handling.answers:
         return None
-    return event.ts_ms + min((rules.acw_timeout_ms(s.queue) for s in state.stints.starts), default=0)
+    return event.ts_ms + _shortest_acw_timeout_ms(state, rules)
+
+
+def _shortest_acw_timeout_ms(state: ContactState, rules: ContactRules) -> int:
+    """The shortest ACW timeout of the queues this contact waited in (0 before any)."""
+    return min((rules.acw_timeout_ms(s.queue) for s in state.stints.starts), default=0)
 
 
 def advance_time(

@@ -88,12 +88,15 @@ class FactStore:
         if current is None:
             return []
         self.view.apply(retracted=(current.fact,), only_queue=queue)
-        keys = self._keys_of.get((queue, current.entity))
+        self._unindex(queue, key, current.entity)
+        return [RowWrite(queue, key, None)]
+
+    def _unindex(self, queue: str, key: str, entity: str) -> None:
+        keys = self._keys_of.get((queue, entity))
         if keys is not None:
             keys.discard(key)
             if not keys:
-                del self._keys_of[(queue, current.entity)]
-        return [RowWrite(queue, key, None)]
+                del self._keys_of[(queue, entity)]
 
     def _sync(self, change: Sync) -> list[RowWrite]:
         stale = self._keys_of.get((change.queue, change.entity), set()) - set(change.keys)
@@ -111,11 +114,7 @@ class FactStore:
         writes: list[RowWrite] = []
         for queue, key in old:
             live = self._live.pop((queue, key))
-            keys = self._keys_of.get((queue, live.entity))
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._keys_of[(queue, live.entity)]
+            self._unindex(queue, key, live.entity)
             writes.append(RowWrite(queue, key, None))
         return writes
 
