@@ -56,6 +56,7 @@ from ccpulse.domain.queue_config import QueueConfigs
 from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.kpi_publisher import KpiPublisher
+from ccpulse.runtime.producer_buffer import CcpulseFaustApp
 from ccpulse.telemetry.metrics import KpiCollector, SelfMetrics
 
 logger = logging.getLogger(__name__)
@@ -396,7 +397,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     """Wire topics, tables and agents for ``settings``; nothing connects until the worker starts."""
     registry = CollectorRegistry() if registry is None else registry
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = CcpulseFaustApp(
         settings.app_id,
         broker=settings.broker_url,
         store="memory://",
