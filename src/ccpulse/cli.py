@@ -102,7 +102,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-SECRET_SETTINGS = frozenset({"customer_hash_key"})
+SECRET_SETTINGS = frozenset({"customer_hash_key", "metrics_basic_auth_password"})
 
 
 def _show_settings(settings: Settings, args: argparse.Namespace) -> int:

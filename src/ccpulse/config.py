@@ -58,6 +58,17 @@ class Settings:
     # Key of the keyed hash (HMAC-SHA256) that replaces customer ids for repeat-contact (FCR)
     # detection; keep it secret and stable. Empty: no FCR, customer ids are dropped.
     customer_hash_key: str = ""
+    # Cardinality guards for /metrics: queues beyond the cap are exported together as
+    # queue="other"; per-agent status series only when asked for, and capped.
+    metrics_max_queues: int = 200
+    metrics_per_agent: bool = False
+    metrics_max_agents: int = 500
+    # HTTPS for /metrics: both files (PEM) or neither.
+    metrics_tls_cert_file: str = ""
+    metrics_tls_key_file: str = ""
+    # HTTP basic auth for /metrics: both or neither; use it with TLS, or the password crosses the network in clear.
+    metrics_basic_auth_username: str = ""
+    metrics_basic_auth_password: str = ""
 
     def __post_init__(self) -> None:
         _check(bool(self.kafka_bootstrap.strip()), "kafka_bootstrap", "must name at least one host:port")
@@ -85,6 +96,22 @@ class Settings:
         _check(0.1 <= self.kpi_publish_interval_s <= 3600, "kpi_publish_interval_s", "must be between 0.1 and 3600")
         _check(24 <= self.retention_hours <= 24 * 31, "retention_hours", "must be between 24 and 744 (today's window)")
         _check(0 <= self.max_future_skew_s <= 86_400, "max_future_skew_s", "must be between 0 and 86400")
+        _check(1 <= self.metrics_max_queues <= 100_000, "metrics_max_queues", "must be between 1 and 100000")
+        _check(1 <= self.metrics_max_agents <= 100_000, "metrics_max_agents", "must be between 1 and 100000")
+        _check(
+            bool(self.metrics_tls_cert_file) == bool(self.metrics_tls_key_file),
+            "metrics_tls_cert_file",
+            "set both metrics_tls_cert_file and metrics_tls_key_file, or neither",
+        )
+        for name in ("metrics_tls_cert_file", "metrics_tls_key_file"):
+            path = getattr(self, name)
+            _check(not path or Path(path).is_file(), name, f"{path!r} is not a readable file")
+        _check(
+            bool(self.metrics_basic_auth_username) == bool(self.metrics_basic_auth_password),
+            "metrics_basic_auth_username",
+            "set both metrics_basic_auth_username and metrics_basic_auth_password, or neither",
+        )
+        _check(":" not in self.metrics_basic_auth_username, "metrics_basic_auth_username", "must not contain ':'")
 
     @property
     def broker_url(self) -> str:
@@ -99,6 +126,8 @@ def _check(ok: bool, name: str, problem: str) -> None:
 
 
 def _coerce(name: str, raw: Any, target: type[Any], origin: str) -> Any:
+    if target is bool:
+        return _coerce_bool(name, raw, origin)
     try:
         # TOML gives typed values: a boolean or a fraction where a number of
         # seconds or partitions belongs, or a number where a name belongs, is a mistake.
@@ -109,6 +138,18 @@ def _coerce(name: str, raw: Any, target: type[Any], origin: str) -> Any:
         return target(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name} from {origin}: {raw!r} is not a valid {target.__name__}") from exc
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+
+def _coerce_bool(name: str, raw: Any, origin: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return raw.strip().lower() in _TRUE_WORDS
+    raise ConfigError(f"setting {name} from {origin}: {raw!r} is not a boolean (true/false)")
 
 
 _FIELD_TYPES: dict[str, type[Any]] = {
@@ -131,6 +172,13 @@ _FIELD_TYPES: dict[str, type[Any]] = {
     "retention_hours": int,
     "max_future_skew_s": int,
     "customer_hash_key": str,
+    "metrics_max_queues": int,
+    "metrics_per_agent": bool,
+    "metrics_max_agents": int,
+    "metrics_tls_cert_file": str,
+    "metrics_tls_key_file": str,
+    "metrics_basic_auth_username": str,
+    "metrics_basic_auth_password": str,
 }
 
 

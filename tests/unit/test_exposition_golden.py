@@ -28,7 +28,7 @@ from ccpulse.domain.engine import Engine, EngineConfig, apply_all
 from ccpulse.domain.events import AgentEvent, AgentState, CanonicalEvent, Channel, ContactEvent, ContactEventType
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS, WindowConfig
-from ccpulse.telemetry.metrics import KpiCollector, SelfMetrics
+from ccpulse.telemetry.metrics import ConsumerLagCollector, KpiCollector, MetricsLimits, SelfMetrics
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "metrics.prom"
 
@@ -63,7 +63,7 @@ def _events() -> list[CanonicalEvent]:
 
 def _exposition() -> bytes:
     registry = CollectorRegistry()
-    metrics = SelfMetrics(registry)
+    metrics = SelfMetrics(registry, clock=lambda: NOW / 1000 + 2.5)
     engine = Engine(
         EngineConfig(
             queues=QueueConfigs(QueueConfig(sl_thresholds_s=(20,))),
@@ -72,8 +72,10 @@ def _exposition() -> bytes:
     )
     apply_all(engine, _events())
     engine.advance_to(NOW)
-    collector: Collector = KpiCollector(lambda: [(engine.view, NOW)], lambda: True, engine.stats)
+    limits = MetricsLimits(per_agent=True)
+    collector: Collector = KpiCollector(lambda: [(engine.view, NOW)], lambda: True, engine.stats, limits)
     registry.register(collector)
+    registry.register(ConsumerLagCollector(lambda: {("ccpulse.events", 0): 12, ("ccpulse.events", 1): 0}))
     metrics.events_consumed.inc(1_000)
     metrics.events_rejected.labels(reason=RejectReason.NOT_JSON.value).inc(2)
     metrics.events_rejected.labels(reason=RejectReason.LATE.value).inc(1)
@@ -81,7 +83,9 @@ def _exposition() -> bytes:
     metrics.facts_emitted.labels(kind="upsert").inc(137)
     metrics.facts_emitted.labels(kind="delete").inc(1)
     metrics.kpi_rows_published.inc(42)
-    metrics.last_event_time.set(NOW / 1000)
+    metrics.out_of_order.inc(4)
+    metrics.note_event_time(NOW / 1000)
+    metrics.last_processed_time.set(NOW / 1000 + 2)
     # `_created` samples carry the wall clock of the test run; the worker disables them too.
     lines = generate_latest(registry).decode().splitlines(keepends=True)
     return "".join(line for line in lines if "_created" not in line).encode()

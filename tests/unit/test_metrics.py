@@ -400,11 +400,17 @@ def test_not_ready_exports_only_worker_ready_zero_and_does_not_read_the_views() 
 
 
 def test_ready_with_no_views_exports_readiness_and_no_kpi_series() -> None:
-    assert scrape(registry_with(Views())) == [("ccpulse_worker_ready", {}, 1.0)]
+    assert scrape(registry_with(Views())) == [
+        ("ccpulse_worker_ready", {}, 1.0),
+        ("ccpulse_metrics_folded_queues", {}, 0.0),
+    ]
 
 
 def test_a_view_with_no_data_exports_no_kpi_series() -> None:
-    assert scrape(registry_with(Views(QueueView()))) == [("ccpulse_worker_ready", {}, 1.0)]
+    assert scrape(registry_with(Views(QueueView()))) == [
+        ("ccpulse_worker_ready", {}, 1.0),
+        ("ccpulse_metrics_folded_queues", {}, 0.0),
+    ]
 
 
 def test_each_scrape_reads_the_views_afresh_and_a_revoked_partitions_series_vanish() -> None:

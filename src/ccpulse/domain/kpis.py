@@ -57,18 +57,24 @@ def service_level(agg: QueueAggregate, threshold_s: int, formula: str = SlFormul
     "Within T" is wait <= T. Short abandons are in no denominator.
     ValueError for a threshold the aggregate does not track or an unknown formula.
     """
+    met, eligible = service_level_parts(agg, threshold_s, formula)
+    return _ratio(met, eligible)
+
+
+def service_level_parts(agg: QueueAggregate, threshold_s: int, formula: str = SlFormula.OFFERED) -> tuple[int, int]:
+    """(numerator, denominator) of :func:`service_level`: sums of these merge across workers and queues."""
     i = agg.threshold_index(threshold_s * MS_PER_S)
     answered_within = agg.answered_within[i]
     abandoned_within = agg.abandoned_within[i]
     offered = agg.offered
     if formula == SlFormula.OFFERED:
-        return _ratio(answered_within, offered)
+        return answered_within, offered
     if formula == SlFormula.ANSWERED:
-        return _ratio(answered_within, agg.answered)
+        return answered_within, agg.answered
     if formula == SlFormula.IGNORE_EARLY_ABANDONS:
-        return _ratio(answered_within, offered - abandoned_within)
+        return answered_within, offered - abandoned_within
     if formula == SlFormula.ABANDONS_MET:
-        return _ratio(answered_within + abandoned_within, offered)
+        return answered_within + abandoned_within, offered
     raise ValueError(f"unknown service level formula {formula!r}; known: {', '.join(f.value for f in SlFormula)}")
 
 

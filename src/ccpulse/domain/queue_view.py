@@ -409,13 +409,7 @@ class QueueView:
 
     def live(self, queue: str, channel: str, now_ms: int) -> LiveQueue:
         """Who waits now in ``queue`` x ``channel`` (``'all'``: every channel of the queue)."""
-        channels = [c.value for c in Channel] if channel == ALL_CHANNELS else [channel]
-        # A contact queued after ``now_ms`` (the clock of a slower partition) has waited 0 so far.
-        waits = [
-            max(0, now_ms - queued_ms)
-            for name in channels
-            for queued_ms in self._waiting.get((queue, name), {}).values()
-        ]
+        waits = self.waits(queue, channel, now_ms)
         thresholds = self.queue_config(queue).sl_thresholds_s
         return LiveQueue(
             waiting=len(waits),
@@ -423,16 +417,29 @@ class QueueView:
             waiting_beyond={t: sum(1 for w in waits if w > t * 1000) for t in thresholds},
         )
 
-    def agents_by_state(self, queue: str | None = None) -> dict[AgentState, int]:
-        """Agents in each state now (optionally only those serving ``queue``)."""
-        counts: dict[AgentState, int] = dict.fromkeys(AgentState, 0)
-        agents = {
-            agent_id: presence
+    def waits(self, queue: str, channel: str, now_ms: int) -> list[int]:
+        """How long (ms) each contact waiting now in ``queue`` x ``channel`` (or ``'all'``) has waited."""
+        channels = [c.value for c in Channel] if channel == ALL_CHANNELS else [channel]
+        # A contact queued after ``now_ms`` (the clock of a slower partition) has waited 0 so far.
+        return [
+            max(0, now_ms - queued_ms)
+            for name in channels
+            for queued_ms in self._waiting.get((queue, name), {}).values()
+        ]
+
+    def agent_states(self, queue: str | None = None) -> dict[str, AgentState]:
+        """Each agent's state now, by agent id (optionally only agents serving ``queue``)."""
+        return {
+            agent_id: presence.state
             for (route, agent_id), presence in self._presence.items()
             if queue is None or (queue in presence.queues and route in (None, queue))
         }
-        for presence in agents.values():
-            counts[presence.state] += 1
+
+    def agents_by_state(self, queue: str | None = None) -> dict[AgentState, int]:
+        """Agents in each state now (optionally only those serving ``queue``)."""
+        counts: dict[AgentState, int] = dict.fromkeys(AgentState, 0)
+        for state in self.agent_states(queue).values():
+            counts[state] += 1
         return counts
 
     def staffed(self, queue: str) -> int:

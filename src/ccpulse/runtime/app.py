@@ -57,7 +57,7 @@ from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.kpi_publisher import KpiPublisher
 from ccpulse.runtime.producer_buffer import CcpulseFaustApp
-from ccpulse.telemetry.metrics import KpiCollector, SelfMetrics
+from ccpulse.telemetry.metrics import ConsumerLagCollector, KpiCollector, MetricsLimits, SelfMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -188,13 +188,15 @@ class CcpulseApp:
         async for event in stream.events():
             message = event.message
             self.metrics.events_consumed.inc()
+            now_s = time.time()
+            self.metrics.last_processed_time.set(now_s)
             if await self._rewound_past_a_skip(message):
                 continue
             try:
                 if event.value is None:
                     raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
                 decoded = decode_event(event.value)
-                if decoded.ts_ms > time.time() * 1000 + skew_ms:
+                if decoded.ts_ms > now_s * 1000 + skew_ms:
                     raise InvalidEvent(RejectReason.FUTURE, f"event time is more than {skew_ms // 1000} s ahead")
                 partition_ms = self.input_stream_ms.get(message.partition)
                 if partition_ms is not None and decoded.ts_ms < partition_ms - retention_ms:
@@ -204,7 +206,9 @@ class CcpulseApp:
                 continue
             if partition_ms is None or decoded.ts_ms > partition_ms:
                 self.input_stream_ms[message.partition] = decoded.ts_ms
-                self.metrics.last_event_time.set(max(self.input_stream_ms.values()) / 1000)
+                self.metrics.note_event_time(max(self.input_stream_ms.values()) / 1000)
+            elif decoded.ts_ms < partition_ms:
+                self.metrics.out_of_order.inc()
             key = entity_key(decoded)
             value = encode_event(decoded)
             if key is None:  # a watermark moves every entity partition's stream time
@@ -253,6 +257,25 @@ class CcpulseApp:
             return True
         self.next_offsets[key] = offset + 1
         return False
+
+    def input_lags(self) -> dict[tuple[str, int], int]:
+        """Unread messages per owned input partition: high watermark minus the next offset to read."""
+        consumer: Any = self.app.consumer
+        try:
+            assignment = consumer.assignment()
+        except Exception:
+            return {}
+        topic = self.input_topic.get_topic_name()
+        committed: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
+        lags: dict[tuple[str, int], int] = {}
+        for tp in assignment:
+            if tp.topic != topic:
+                continue
+            highwater = consumer.highwater(tp)
+            position = self.next_offsets.get((tp.topic, tp.partition), committed.get(tp))
+            if highwater is not None and position is not None:
+                lags[tp.topic, tp.partition] = highwater - position
+        return lags
 
     async def forget_offsets(self, *_: Any, **__: Any) -> None:
         """After a rebalance, partitions resume at their committed offsets: nothing to compare with."""
@@ -449,7 +472,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             customer_key=lambda customer_id: hash_customer_id(hash_key, customer_id),
         ),
     )
-    registry.register(KpiCollector(pipeline.current_views, pipeline.is_ready, pipeline.view_stats))
+    limits = MetricsLimits(settings.metrics_max_queues, settings.metrics_per_agent, settings.metrics_max_agents)
+    registry.register(KpiCollector(pipeline.current_views, pipeline.is_ready, pipeline.view_stats, limits))
+    registry.register(ConsumerLagCollector(pipeline.input_lags))
     app.agent(pipeline.input_topic, name="ingest")(pipeline.ingest)
     app.agent(entity_topic, name="entities")(pipeline.fold_entities)
     app.agent(queue_topic, name="queues")(pipeline.fold_queues)

@@ -12,7 +12,7 @@ from ccpulse.config import Settings
 from ccpulse.runtime.app import create_app
 from ccpulse.runtime.gc_tuning import tune_gc_for_streaming
 from ccpulse.runtime.topics import ensure_topics
-from ccpulse.telemetry.endpoint import MetricsEndpoint
+from ccpulse.telemetry.endpoint import EndpointSecurity, MetricsEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,15 @@ def run_worker(settings: Settings) -> None:
     # Fails fast, naming the setting, if the broker is unreachable or a topic clashes.
     loop.run_until_complete(ensure_topics(settings))
     pipeline = create_app(settings)
-    endpoint = MetricsEndpoint(pipeline.registry, settings.metrics_host, settings.metrics_port, loop=loop)
+    security = EndpointSecurity(
+        settings.metrics_tls_cert_file,
+        settings.metrics_tls_key_file,
+        settings.metrics_basic_auth_username,
+        settings.metrics_basic_auth_password,
+    )
+    # A bad certificate fails here, before Faust starts, with the settings named.
+    security.ssl_context()
+    endpoint = MetricsEndpoint(pipeline.registry, settings.metrics_host, settings.metrics_port, loop, security)
     worker = faust.Worker(
         pipeline.app,
         endpoint,

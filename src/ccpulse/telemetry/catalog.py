@@ -98,10 +98,10 @@ WINDOW_KPIS = (
     _gauge("ccpulse_average_abandoned_wait_seconds", "Average wait of abandoned contacts in the window."),
     _gauge("ccpulse_max_answered_wait_seconds", "Longest wait of an answered contact in the window."),
     MetricSpec(
-        "ccpulse_wait_quantile_seconds",
+        "ccpulse_wait_percentile_seconds",
         G,
-        "Wait quantile of answered or abandoned contacts in the window, from the wait histogram.",
-        (*WINDOW, "outcome", "quantile"),
+        "Wait percentile (50, 90, 95) of answered or abandoned contacts in the window, from the wait histogram.",
+        (*WINDOW, "outcome", "percentile"),
     ),
     _gauge("ccpulse_abandonment_hazard_per_second", "Abandons per second of waiting (1 / mean patience)."),
     _gauge("ccpulse_arrival_rate_per_second", "Arrivals per second over the window's length."),
