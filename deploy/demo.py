@@ -25,7 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "kafka"))
+sys.path.insert(0, str(HERE / "prometheus"))
 import kafkactl  # noqa: E402 - lives beside this script, not in the package
+import promctl  # noqa: E402 - likewise
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".cache" / "demo"
 CCPULSE = Path(sys.executable).with_name("ccpulse")
@@ -94,6 +96,29 @@ def _print_table(table: dict[tuple[str, str], dict[str, float]], elapsed_s: floa
         )
 
 
+def _start_prometheus(args: argparse.Namespace, state_dir: Path, metrics_port: int) -> promctl.LocalPrometheus | None:
+    """Prometheus with the shipped config and rules, scraping the worker, if it is installed."""
+    if args.no_prometheus:
+        return None
+    if shutil.which("prometheus") is None:
+        print("demo: Prometheus not installed (apt-get install prometheus); skipping alerts and recording rules")
+        return None
+    port = args.prometheus_port
+    if port == 0 or kafkactl.port_accepts(port):
+        port = kafkactl.free_port()
+    server = promctl.LocalPrometheus(
+        state_dir / "prometheus", [f"127.0.0.1:{metrics_port}"], port=port, scrape_interval_s=5, evaluation_interval_s=5
+    )
+    try:
+        server.start()
+    except promctl.PrometheusError as exc:
+        print(f"demo: Prometheus did not start, going on without it: {exc}", file=sys.stderr)
+        return None
+    print(f"demo: Prometheus at {server.url} (pid {server.process.pid if server.process else '?'}); "
+          f"alerts at {server.url}/alerts, rules at {server.url}/rules")  # fmt: skip
+    return server
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
@@ -102,6 +127,13 @@ def main() -> int:
     parser.add_argument("--metrics-port", type=int, default=9464, help="worker /metrics port (0: any free port)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between printed tables")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="broker data, worker state, logs")
+    parser.add_argument(
+        "--prometheus-port",
+        type=int,
+        default=9090,
+        help="Prometheus UI port when Debian's prometheus is installed (0: any free port)",
+    )
+    parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus even if installed")
     args = parser.parse_args()
     state_dir: Path = args.state_dir.resolve()
 
@@ -117,6 +149,7 @@ def main() -> int:
     broker = kafkactl.LocalKafka(run_dir=state_dir / "kafka", port=0)
     worker: subprocess.Popen[bytes] | None = None
     simulator: subprocess.Popen[bytes] | None = None
+    prometheus: promctl.LocalPrometheus | None = None
     # SIGTERM (e.g. from a supervisor) gets the same clean shutdown as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -144,6 +177,7 @@ def main() -> int:
         print(f"demo: worker pid {worker.pid} (log {state_dir / 'worker.log'}), simulator pid {simulator.pid}")
         print(f"demo: metrics at {url}")
         print(f"demo: try   curl -s {url} | grep -E '^ccpulse_(contacts_offered|waiting_contacts)'")
+        prometheus = _start_prometheus(args, state_dir, metrics_port)
         print("demo: Ctrl-C stops everything")
         next_table = time.monotonic() + args.every
         while not args.duration or time.monotonic() - started < args.duration:
@@ -168,6 +202,9 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _stop(simulator, "simulator")
         _stop(worker, "worker")
+        if prometheus is not None and prometheus.process is not None:
+            prometheus.stop()
+            print(f"demo: stopped Prometheus (pid {prometheus.process.pid})")
         pid = broker.running_pid()
         broker.stop()
         if pid:

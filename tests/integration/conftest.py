@@ -27,14 +27,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def load_kafkactl() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kafkactl", REPO_ROOT / "deploy" / "kafka" / "kafkactl.py")
+def load_deploy_module(name: str, relative_path: str) -> ModuleType:
+    """A script under deploy/ (not part of the package), imported by path."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "deploy" / relative_path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["kafkactl"] = module  # dataclasses resolve annotations through sys.modules
+    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
     return module
+
+
+def load_kafkactl() -> ModuleType:
+    return load_deploy_module("kafkactl", "kafka/kafkactl.py")
 
 
 @pytest.fixture(scope="session")

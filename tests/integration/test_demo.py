@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Pa
         [
             sys.executable, str(REPO_ROOT / "deploy" / "demo.py"),
             "--duration", "35", "--every", "4", "--rate", "10", "--speed", "4",
-            "--metrics-port", "0", "--state-dir", str(tmp_path / "demo"),
+            "--metrics-port", "0", "--prometheus-port", "0", "--state-dir", str(tmp_path / "demo"),
         ],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
@@ -36,6 +37,9 @@ def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Pa
     assert len(totals) >= 2, output
     assert totals[-1] > totals[0] > 0, output
 
+    with_prometheus = shutil.which("prometheus") is not None
+    if with_prometheus:
+        assert re.search(r"Prometheus at http://127\.0\.0\.1:\d+ ", output), output
     pids = [int(pid) for pid in re.findall(r"stopped \w+(?: \w+)? \(pid (\d+)\)", output)]
-    assert len(pids) == 3, output  # simulator, worker, Kafka
+    assert len(pids) == (4 if with_prometheus else 3), output  # simulator, worker, Prometheus, Kafka
     assert not any(pid_alive(pid) for pid in pids)

@@ -9,7 +9,6 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,9 +65,9 @@ def fetch(url: str, credentials: str | None, trust: Path | None) -> tuple[int, s
 
 
 @pytest.fixture
-def secured(certificate: tuple[Path, Path]) -> Iterator[EndpointSecurity]:
+def secured(certificate: tuple[Path, Path]) -> EndpointSecurity:
     cert, key = certificate
-    yield EndpointSecurity(str(cert), str(key), "prometheus", "s3cret")
+    return EndpointSecurity(str(cert), str(key), "prometheus", "s3cret")
 
 
 def test_plain_http_without_auth_serves_metrics() -> None:
@@ -94,7 +93,8 @@ def test_https_with_basic_auth_needs_the_right_credentials(
         trust=cert,
     )
 
-    assert results[0][0] == 200 and "ccpulse_events_consumed_total 3.0" in results[0][1]
+    assert results[0][0] == 200
+    assert "ccpulse_events_consumed_total 3.0" in results[0][1]
     assert [status for status, _ in results[1:]] == [401, 401, 401, 200]
 
 

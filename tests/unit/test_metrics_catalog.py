@@ -166,7 +166,8 @@ def test_staffing_gap_and_required_agents_from_erlang() -> None:
 
     required = registry.get_sample_value("ccpulse_required_agents", {"queue": "sales", "model": "erlang_c"})
     gap = registry.get_sample_value("ccpulse_staffing_gap_agents", {"queue": "sales", "model": "erlang_c"})
-    assert required is not None and required >= 3
+    assert required is not None
+    assert required >= 3
     assert gap == required - 1
 
 
