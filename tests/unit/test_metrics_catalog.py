@@ -7,6 +7,10 @@ Scenarios reuse the helpers of ``test_metrics`` (BASE = 2026-09-21T09:00Z, NOW =
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +33,7 @@ from ccpulse.telemetry.catalog import BY_NAME, CATALOG, OTHER_QUEUE, MetricKind
 from ccpulse.telemetry.metrics import ConsumerLagCollector, KpiCollector, MetricsLimits, SelfMetrics, wait_buckets
 from tests.unit.test_metrics import BASE, MINUTE_MS, NOW, E, S, Views, four_sales_calls, handled, stint, view_of
 
+ROOT = Path(__file__).resolve().parents[2]
 SALES_VOICE = {"queue": "sales", "channel": "voice"}
 
 
@@ -314,3 +319,17 @@ def test_every_catalog_family_is_exported_by_a_rich_scenario() -> None:
     exported = {family.name for family in full_registry().collect() if family.samples}
 
     assert {spec.name for spec in CATALOG} - exported == set()
+
+
+def test_the_metrics_reference_is_up_to_date() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "build_metrics_reference.py"), "--check"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_metrics_reference_names_every_family() -> None:
+    reference = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+
+    assert all(f"`{name}`" in reference for spec in CATALOG for name in spec.sample_names())
