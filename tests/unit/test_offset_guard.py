@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ccpulse.config import Settings
-from ccpulse.runtime.app import CcpulseApp
+from ccpulse.runtime.app import RESEEK_AFTER_S, CcpulseApp
 from ccpulse.telemetry.metrics import SelfMetrics
 
 
@@ -90,11 +91,36 @@ def test_partitions_are_guarded_separately_and_forgotten_after_a_rebalance() -> 
     assert consumer.seeks == []
 
 
-def test_a_hole_with_no_records_in_it_is_accepted_after_one_rewind() -> None:
-    # Offsets 21..22 are transaction markers: after the seek the consumer delivers 23 again.
+def test_a_hole_with_no_records_in_it_is_accepted_when_two_seeks_land_past_it() -> None:
+    # Offsets 21..22 are transaction markers: after each seek the consumer delivers 23 again.
     consumer = Consumer()
     app = pipeline(consumer)
-    processed = deliver(app, [19, 20, 23, 24, 23, 24, 25])
+    processed = deliver(app, [19, 20, 23, 24, 23, 24, 23, 24, 25])
 
     assert processed == [19, 20, 23, 24, 25]
-    assert consumer.seeks == [(("in", 0), 21)]
+    assert consumer.seeks == [(("in", 0), 21), (("in", 0), 21)]
+
+
+def test_a_redelivery_that_is_dropped_in_part_is_sought_again() -> None:
+    # 12..14 missing; after the seek Faust drops 12 and 13 again (flow suspended) and delivers 14:
+    # that is not an empty hole, and the second seek brings 12 back.
+    consumer = Consumer()
+    app = pipeline(consumer)
+    processed = deliver(app, [10, 11, 15, 14, 15, 12, 13, 14, 15])
+
+    assert processed == [10, 11, 12, 13, 14, 15]
+    assert consumer.seeks == [(("in", 0), 12), (("in", 0), 12)]
+
+
+def test_a_rewind_whose_redelivery_never_comes_is_sought_again_by_the_timer(monkeypatch: Any) -> None:
+    consumer = Consumer()
+    app = pipeline(consumer)
+    deliver(app, [1, 2, 6])  # 3..5 missing; sought once
+    clock = [time.monotonic() + RESEEK_AFTER_S + 1]
+    monkeypatch.setattr("ccpulse.runtime.app.time.monotonic", lambda: clock[0])
+
+    asyncio.run(app.retry_stalled_rewinds())
+    asyncio.run(app.retry_stalled_rewinds())  # too soon after the second seek: nothing
+
+    assert consumer.seeks == [(("in", 0), 3), (("in", 0), 3)]
+    assert deliver(app, [3, 4, 5, 6]) == [3, 4, 5, 6]

@@ -89,6 +89,24 @@ class _PartitionState:
 
 
 @dataclass
+class _Rewind:
+    """A partition sought back to ``missing`` after the consumer delivered ``first_after`` instead."""
+
+    tp: Any
+    missing: int
+    first_after: int
+    sought_at_s: float
+    seeks: int = 1
+
+
+#: A rewind whose missing offset has not come back this long after the seek is sought again:
+#: Faust drops messages that arrive while its flow is suspended, a redelivery included.
+RESEEK_AFTER_S = 3.0
+#: Seeks that must land past the missing offset before the hole is taken to hold no records.
+EMPTY_HOLE_SEEKS = 2
+
+
+@dataclass
 class CcpulseApp:
     """The Faust app, its topics and tables, and the agent bodies that use them."""
 
@@ -110,7 +128,7 @@ class CcpulseApp:
     input_stream_ms: dict[int, int] = field(default_factory=dict)
     # (topic, partition) -> the offset the consumer should deliver next, and the one being rewound to.
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    rewinding: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # (missing, first after)
+    rewinding: dict[tuple[str, int], _Rewind] = field(default_factory=dict)
     entity_stream_ms: dict[int, int] = field(default_factory=dict)
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
@@ -230,24 +248,37 @@ class CcpulseApp:
         """
         key = (message.topic, message.partition)
         offset = message.offset
-        rewinding = self.rewinding.get(key)
-        if rewinding is not None:
-            missing, first_after = rewinding
-            if offset > first_after:
-                return True  # fetched before the seek took effect: it comes again after the missing ones
-            # The seek took effect. Delivery from the missing offset is the normal case; delivery
-            # from the first offset after the hole means there was nothing there (transaction
-            # markers): accept it rather than wait forever.
+        rewind = self.rewinding.get(key)
+        if rewind is not None:
+            if offset > rewind.first_after:
+                # Fetched before the seek took effect, so it comes again after the missing ones;
+                # unless the redelivery itself was dropped, which a second seek repairs.
+                await self._seek_again_if_stalled(key, rewind)
+                return True
+            # The seek took effect. Delivery from the missing offset is the normal case. Delivery
+            # from a later one means either that the hole holds no records (transaction markers)
+            # or that the redelivery was dropped too; only the same answer to a second seek
+            # shows the former.
+            if offset > rewind.missing and rewind.seeks < EMPTY_HOLE_SEEKS:
+                rewind.seeks += 1
+                rewind.first_after = offset
+                rewind.sought_at_s = time.monotonic()
+                await self.app.consumer.seek(rewind.tp, rewind.missing)
+                return True
             del self.rewinding[key]
-            if offset > missing:
+            if offset > rewind.missing:
                 logger.info(
-                    "%s[%d]: offsets %d..%d hold no records", message.topic, message.partition, missing, offset - 1
+                    "%s[%d]: offsets %d..%d hold no records",
+                    message.topic,
+                    message.partition,
+                    rewind.missing,
+                    offset - 1,
                 )
             self.next_offsets[key] = offset + 1
             return False
         expected = self.next_offsets.get(key)
         if expected is not None and offset > expected:
-            self.rewinding[key] = (expected, offset)
+            self.rewinding[key] = _Rewind(message.tp, expected, offset, time.monotonic())
             self.metrics.input_offsets_skipped.inc(offset - expected)
             logger.warning(
                 "%s[%d]: offsets %d..%d were never delivered; rewinding to %d",
@@ -257,6 +288,18 @@ class CcpulseApp:
             return True
         self.next_offsets[key] = offset + 1
         return False
+
+    async def _seek_again_if_stalled(self, key: tuple[str, int], rewind: _Rewind) -> None:
+        if time.monotonic() - rewind.sought_at_s < RESEEK_AFTER_S:
+            return
+        rewind.sought_at_s = time.monotonic()
+        logger.warning("%s[%d]: offset %d has not come back; seeking to it again", *key, rewind.missing)
+        await self.app.consumer.seek(rewind.tp, rewind.missing)
+
+    async def retry_stalled_rewinds(self) -> None:
+        """Timer: a rewind whose redelivery was dropped at the end of a partition gets no later message to notice it."""
+        for key, rewind in list(self.rewinding.items()):
+            await self._seek_again_if_stalled(key, rewind)
 
     def input_lags(self) -> dict[tuple[str, int], int]:
         """Unread messages per owned input partition: high watermark minus the next offset to read."""
@@ -480,5 +523,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.agent(queue_topic, name="queues")(pipeline.fold_queues)
     app.on_partitions_revoked.connect(pipeline.forget_offsets)
     app.timer(CLOCK_BROADCAST_INTERVAL_S)(pipeline.send_clocks)
+    app.timer(RESEEK_AFTER_S)(pipeline.retry_stalled_rewinds)
     app.timer(settings.kpi_publish_interval_s)(pipeline.publish_kpis)
     return pipeline
