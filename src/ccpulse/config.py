@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ccpulse.domain.queue_config import QueueConfigError, QueueConfigs
+
 ENV_PREFIX = "CCPULSE_"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -69,6 +71,10 @@ class Settings:
     # HTTP basic auth for /metrics: both or neither; use it with TLS, or the password crosses the network in clear.
     metrics_basic_auth_username: str = ""
     metrics_basic_auth_password: str = ""
+    # KPI rules per queue (SL thresholds and target, short-abandon threshold, ACW timeout,
+    # time zone and daily reset, ...): a TOML file with a [default] table and [queues.<name>]
+    # tables. Empty: the defaults of the contract for every queue.
+    queues_file: str = ""
 
     def __post_init__(self) -> None:
         _check(bool(self.kafka_bootstrap.strip()), "kafka_bootstrap", "must name at least one host:port")
@@ -112,6 +118,28 @@ class Settings:
             "set both metrics_basic_auth_username and metrics_basic_auth_password, or neither",
         )
         _check(":" not in self.metrics_basic_auth_username, "metrics_basic_auth_username", "must not contain ':'")
+        if self.queues_file:
+            self.queue_configs()  # fails fast, naming queues_file
+
+    def queue_configs(self) -> QueueConfigs:
+        """The per-queue KPI rules of ``queues_file`` (the defaults if it is empty)."""
+        if not self.queues_file:
+            return QueueConfigs()
+        path = Path(self.queues_file)
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(_named("queues_file", f"{path} does not exist")) from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(_named("queues_file", f"{path} is not readable TOML: {exc}")) from exc
+        unknown = set(document) - {"default", "queues"}
+        _check(
+            not unknown, "queues_file", f"{path}: unknown tables {sorted(unknown)}; use [default] and [queues.<name>]"
+        )
+        try:
+            return QueueConfigs.from_mapping(document.get("default", {}), document.get("queues", {}))
+        except (QueueConfigError, TypeError, ValueError) as exc:
+            raise ConfigError(_named("queues_file", f"{path}: {exc}")) from exc
 
     @property
     def broker_url(self) -> str:
@@ -122,7 +150,11 @@ class Settings:
 
 def _check(ok: bool, name: str, problem: str) -> None:
     if not ok:
-        raise ConfigError(f"setting {name} (env {ENV_PREFIX}{name.upper()}): {problem}")
+        raise ConfigError(_named(name, problem))
+
+
+def _named(name: str, problem: str) -> str:
+    return f"setting {name} (env {ENV_PREFIX}{name.upper()}): {problem}"
 
 
 def _coerce(name: str, raw: Any, target: type[Any], origin: str) -> Any:
@@ -179,6 +211,7 @@ _FIELD_TYPES: dict[str, type[Any]] = {
     "metrics_tls_key_file": str,
     "metrics_basic_auth_username": str,
     "metrics_basic_auth_password": str,
+    "queues_file": str,
 }
 
 

@@ -107,7 +107,8 @@ def reject_reason(raw: bytes) -> RejectReason:
         pytest.param("2024-03-01T07:00:00-05:00", T0_MS, id="rfc3339-negative-offset"),
         # Fractions finer than a millisecond are truncated, not rounded: .1239 s -> 123 ms.
         pytest.param("2024-03-01T12:00:00.1239Z", T0_MS + 123, id="sub-millisecond-truncated"),
-        pytest.param(MIN_TS_MS, 946_684_800_000, id="lower-bound-2000-inclusive"),
+        pytest.param(MIN_TS_MS, 631_152_000_000, id="lower-bound-1990-inclusive"),
+        pytest.param("1999-02-01T07:02:47+02:00", 917_845_367_000, id="history-1999"),
         pytest.param(MAX_TS_MS - 1, 7_258_118_399_999, id="last-ms-before-2200"),
     ],
 )
@@ -126,9 +127,9 @@ def test_both_timestamp_forms_decode_to_epoch_ms(ts: int | str, expected_ms: int
         pytest.param("yesterday", id="not-a-date"),
         # 2024-03-01T12:00:00Z in epoch seconds: 1_709_294_400 lands in January 1970 as milliseconds.
         pytest.param(1_709_294_400, id="epoch-seconds-instead-of-ms"),
-        pytest.param(MIN_TS_MS - 1, id="just-before-2000"),
+        pytest.param(MIN_TS_MS - 1, id="just-before-1990"),
         pytest.param(MAX_TS_MS, id="2200-exclusive"),
-        pytest.param("1999-12-31T23:59:59Z", id="rfc3339-before-2000"),
+        pytest.param("1989-12-31T23:59:59Z", id="rfc3339-before-1990"),
         pytest.param(-1, id="negative"),
     ],
 )

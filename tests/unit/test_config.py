@@ -239,3 +239,42 @@ def test_printed_settings_never_show_the_customer_hash_key(
     printed = capsys.readouterr().out
     assert "s3cret-pepper" not in printed
     assert "customer_hash_key = <set, not shown>" in printed
+
+
+def test_queues_file_gives_per_queue_rules(tmp_path: Path) -> None:
+    queues = tmp_path / "queues.toml"
+    queues.write_text(
+        '[default]\nsl_target_ratio = 0.7\n\n[queues.vip]\nsl_target_ratio = 0.95\ntime_zone = "Asia/Jerusalem"\n'
+    )
+
+    configs = Settings(queues_file=str(queues)).queue_configs()
+
+    assert configs.for_queue("sales").sl_target_ratio == 0.7
+    assert configs.for_queue("vip").sl_target_ratio == 0.95
+    assert configs.for_queue("vip").time_zone == "Asia/Jerusalem"
+
+
+def test_the_shipped_queues_example_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "queues.example.toml"
+
+    assert Settings(queues_file=str(example)).queue_configs().for_queue("billing").sl_target_ratio == 0.9
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "does not exist"),
+        ("[default\n", "not readable TOML"),
+        ("[queue.sales]\nsl_target_ratio = 0.9\n", "unknown tables"),
+        ("[queues.sales]\nsl_target_ratoi = 0.9\n", "unknown queue setting 'sl_target_ratoi' for queue sales"),
+        ('[default]\ntime_zone = "Mars/Olympus"\n', "time_zone"),
+    ],
+)
+def test_a_bad_queues_file_fails_fast_naming_the_setting(tmp_path: Path, content: str | None, problem: str) -> None:
+    queues = tmp_path / "queues.toml"
+    if content is not None:
+        queues.write_text(content)
+
+    with pytest.raises(ConfigError, match="queues_file") as error:
+        Settings(queues_file=str(queues))
+    assert problem in str(error.value)

@@ -1,7 +1,8 @@
 """Real data: a month of a bank call center (1999) through the engine, day by day and queue by queue.
 
-The records are mapped onto canonical events with the attribution rules of
-tests/data/README.md, applied to the engine, and every (day, queue) row of the
+The records are mapped onto canonical events by the CSV importer's built-in
+``anonymous-bank-1999`` profile (the attribution rules of tests/data/README.md),
+applied to the engine, and every (day, queue) row of the
 reference file must come out exactly. Credit: Technion SEE Center (data),
 T. W. Miller (2015) for this copy.
 """
@@ -10,69 +11,33 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from ccpulse.codec import json
+from ccpulse.codec.events import decode_event
 from ccpulse.domain.engine import Engine, EngineConfig, Verdict, apply_all
-from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
+from ccpulse.domain.events import CanonicalEvent
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
 from ccpulse.domain.windows import DAY_MS, Window, WindowKind
+from ccpulse.sources.cdr import ANONYMOUS_BANK_1999, CdrStats, read_records
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RECORDS = DATA / "anonymous-bank-1999-02.tsv"
 REFERENCE = DATA / "anonymous-bank-1999-02.reference.csv"
 ZONE = ZoneInfo("Asia/Jerusalem")
-NO_QUEUE = "0:00:00"
-E = ContactEventType
 
 
-def _clock(text: str) -> time:
-    hours, minutes, seconds = (int(part) for part in text.split(":"))
-    return time(hours, minutes, seconds)
-
-
-def _nearest(day: date, clock: time, anchor: datetime) -> datetime:
-    """The occurrence of ``clock`` nearest to ``anchor``, on the record's date or the day next to it."""
-    candidates = [datetime.combine(day + timedelta(days=shift), clock) for shift in (-1, 0, 1)]
-    return min(candidates, key=lambda moment: abs(moment - anchor))
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=ZONE).timestamp() * 1000)
-
-
-def bank_events() -> Iterator[ContactEvent]:
-    """Canonical events for every record that reached a queue or an agent."""
-    with RECORDS.open(newline="", encoding="ascii") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            outcome = row["outcome"].strip()
-            queued_at_all = row["q_start"] != NO_QUEUE
-            if outcome == "PHANTOM" or (outcome == "HANG" and not queued_at_all):
-                continue
-            day = datetime.strptime(row["date"], "%y%m%d").date()
-            entry = datetime.combine(day, _clock(row["vru_entry"]))
-            contact_id = f"{row['vru+line']}-{row['call_id']}"
-            queue = row["type"].strip()
-            if queued_at_all:
-                queued_ms = _ms(_nearest(day, _clock(row["q_start"]), entry))
-                wait_ms = int(row["q_time"]) * 1000  # never ser_start - q_start: off by one second
-            else:
-                queued_ms = _ms(_nearest(day, _clock(row["vru_exit"]), entry))
-                wait_ms = 0
-            yield ContactEvent(f"{contact_id}-q", E.QUEUED, queued_ms, contact_id, queue=queue, channel=Channel.VOICE)
-            if outcome == "HANG":
-                yield ContactEvent(f"{contact_id}-x", E.ABANDONED, queued_ms + wait_ms, contact_id)
-                continue
-            answered_ms = queued_ms + wait_ms
-            ended_ms = answered_ms + int(row["ser_time"]) * 1000
-            agent = row["server"].strip()
-            yield ContactEvent(f"{contact_id}-a", E.ANSWERED, answered_ms, contact_id, agent_id=agent)
-            yield ContactEvent(f"{contact_id}-e", E.ENDED, ended_ms, contact_id, agent_id=agent)
-            # No after-contact work in this data: the wrap-up ends with the call.
-            yield ContactEvent(f"{contact_id}-w", E.WRAPUP_ENDED, ended_ms, contact_id, agent_id=agent)
+def bank_events() -> Iterator[CanonicalEvent]:
+    """Canonical events for every record that reached a queue or an agent, by the built-in importer profile."""
+    stats = CdrStats()
+    for _, events in read_records(RECORDS, ANONYMOUS_BANK_1999, stats):
+        for _, event in events:
+            yield decode_event(json.dumps(event))
+    assert stats.problems == []
 
 
 @pytest.fixture(scope="module")

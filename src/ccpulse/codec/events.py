@@ -44,8 +44,8 @@ from ccpulse.domain.surveys import score_problem
 
 MAX_ID_LENGTH = 200
 # Epoch-ms bounds that catch seconds-instead-of-milliseconds and garbage:
-# 2000-01-01 .. 2200-01-01.
-MIN_TS_MS = 946_684_800_000
+# 1990-01-01 .. 2200-01-01: history back to 1990 replays; epoch seconds (1970 as ms) do not pass.
+MIN_TS_MS = 631_152_000_000
 MAX_TS_MS = 7_258_118_400_000
 MIN_INT32, MAX_INT32 = -(2**31), 2**31 - 1
 # RFC 3339 date-time (section 5.6) with upper-case T and Z: seconds required,
@@ -259,7 +259,7 @@ def parse_ts(value: int | float | str) -> int:
     ts_ms = value if isinstance(value, int) else _parse_rfc3339_ms(value)
     if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
         raise InvalidEvent(
-            RejectReason.BAD_TIMESTAMP, "ts is outside 2000..2200 (epoch seconds instead of milliseconds?)"
+            RejectReason.BAD_TIMESTAMP, "ts is outside 1990..2200 (epoch seconds instead of milliseconds?)"
         )
     return ts_ms
 

@@ -52,7 +52,6 @@ from ccpulse.domain.engine import hash_customer_id
 from ccpulse.domain.entities import Delete, EntityRules, Upsert, entity_key, process_event
 from ccpulse.domain.events import WatermarkEvent
 from ccpulse.domain.fact_store import FactStore, LiveFact, RowWrite
-from ccpulse.domain.queue_config import QueueConfigs
 from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.kpi_publisher import KpiPublisher
@@ -493,7 +492,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     # worker starts; the two internal ones are Faust's to create.
     entity_topic = app.topic(entity_topic_name(settings), partitions=partitions, internal=True)
     queue_topic = app.topic(queue_topic_name(settings), partitions=partitions, internal=True)
-    view_config = ViewConfig(queues=QueueConfigs(), retention_ms=settings.retention_hours * HOUR_MS)
+    view_config = ViewConfig(queues=settings.queue_configs(), retention_ms=settings.retention_hours * HOUR_MS)
     hash_key = settings.customer_hash_key.encode()
     pipeline = CcpulseApp(
         app=app,
