@@ -6,6 +6,9 @@ Examples::
     ccpulse worker --config ccpulse.toml        # settings from a file, env overrides it
     ccpulse simulate --contacts 200 --rate 20   # produce a realistic event stream
     ccpulse simulate --output events.ndjson     # ... or write it to a file
+    ccpulse replay events.ndjson --speed 60     # a recorded stream onto the input topic, paced
+    ccpulse import-csv calls.tsv --profile anonymous-bank-1999 --end-watermark
+    ccpulse import-csv cdr.csv --profile my-pbx.toml --dry-run   # validate and count only
     ccpulse settings                            # print the effective settings
     ccpulse bench                               # engine events/s, memory per open contact, profile
 """
@@ -73,6 +76,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--mixed", action="store_true", help="also agent state changes, surveys and email tickets, not only contacts"
     )
 
+    replay = commands.add_parser(
+        "replay",
+        help="send an NDJSON file of canonical events to the input topic, in file order",
+        description="Send each line of FILE (one canonical event per line, as `simulate --output` writes) "
+        "to the input topic in file order, as fast as possible or paced by event time. With the worker "
+        "on the stream-time clock (clock = stream) this re-computes historical KPIs exactly. Lines that "
+        "are not valid events are reported with their line numbers and not sent (exit code 1).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    replay.add_argument("file", type=Path, help="NDJSON file of canonical events")
+    replay.add_argument("--config", type=Path, help=config_help)
+    replay.add_argument("--speed", type=float, help="pace by event time, this many times faster (default: no pacing)")
+    replay.add_argument("--dry-run", action="store_true", help="validate and count; send nothing")
+
+    import_csv = commands.add_parser(
+        "import-csv",
+        help="import call-detail records (CSV/TSV) through a column-mapping profile",
+        description="Map each record of FILE onto canonical events with a profile (a built-in name or a "
+        "TOML file: which columns hold the queue, times, outcome and agent; time formats and zone) and "
+        "send them to the input topic, or to --output as NDJSON. Records that cannot be mapped are "
+        "reported with their line numbers (exit code 1). Built-in profiles: anonymous-bank-1999.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    import_csv.add_argument("file", type=Path, help="CSV or TSV file with a header row")
+    import_csv.add_argument("--profile", required=True, help="built-in profile name or a TOML profile file")
+    import_csv.add_argument("--config", type=Path, help=config_help)
+    import_csv.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-': stdout)")
+    import_csv.add_argument("--dry-run", action="store_true", help="map, validate and count; send nothing")
+    import_csv.add_argument(
+        "--end-watermark",
+        action="store_true",
+        help="finish with a stream.watermark a day after the last record, so a stream-clock worker closes the last day",
+    )
+
     bench = commands.add_parser(
         "bench",
         help="measure the pure KPI engine: events/s, memory per open contact, profile",
@@ -131,6 +168,58 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         return 130
 
 
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.sources.replay import replay_file  # noqa: PLC0415
+    from ccpulse.sources.sink import Progress, count_lines, open_sink  # noqa: PLC0415
+
+    if not args.file.is_file():
+        raise ConfigError(f"replay: {args.file} is not a file")
+    if args.speed is not None and args.speed <= 0:
+        raise ConfigError("--speed must be above 0")
+
+    async def run() -> int:
+        sink = await open_sink(settings, None, dry_run=args.dry_run)
+        progress = Progress(f"replay {args.file.name}", count_lines(args.file))
+        try:
+            stats = await replay_file(args.file, sink, speed=args.speed, progress=progress)
+        finally:
+            await sink.close()
+        return _finish(sink.report.summary(), stats.problems, sink.report.invalid)
+
+    return asyncio.run(run())
+
+
+def _import_csv(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.sources.cdr import import_cdr, load_profile  # noqa: PLC0415
+    from ccpulse.sources.sink import Progress, count_lines, open_sink  # noqa: PLC0415
+
+    if not args.file.is_file():
+        raise ConfigError(f"import-csv: {args.file} is not a file")
+    profile = load_profile(args.profile)
+
+    async def run() -> int:
+        sink = await open_sink(settings, args.output, dry_run=args.dry_run)
+        progress = Progress(f"import {args.file.name}", max(0, count_lines(args.file) - 1))
+        try:
+            stats = await import_cdr(args.file, profile, sink, end_watermark=args.end_watermark, progress=progress)
+        finally:
+            await sink.close()
+        print(stats.summary(), file=sys.stderr)
+        return _finish(sink.report.summary(), [], sink.report.invalid + len(stats.problems))
+
+    return asyncio.run(run())
+
+
+def _finish(summary: str, problems: list[str], failures: int) -> int:
+    """Print what a source command did; exit code 1 if anything could not be sent."""
+    print(summary, file=sys.stderr)
+    for problem in problems[:50]:
+        print(f"  {problem}", file=sys.stderr)
+    if len(problems) > 50:
+        print(f"  ... and {len(problems) - 50} more", file=sys.stderr)
+    return 1 if failures or problems else 0
+
+
 def _bench(settings: Settings, args: argparse.Namespace) -> int:
     from ccpulse.bench.engine_bench import BenchPlan, run_engine_bench  # noqa: PLC0415
 
@@ -141,7 +230,14 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"worker": _worker, "settings": _show_settings, "simulate": _simulate, "bench": _bench}
+COMMANDS = {
+    "worker": _worker,
+    "settings": _show_settings,
+    "simulate": _simulate,
+    "replay": _replay,
+    "import-csv": _import_csv,
+    "bench": _bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

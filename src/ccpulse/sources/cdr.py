@@ -455,11 +455,6 @@ def read_records(
                 yield line, outcome
 
 
-def count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(1 for _ in handle)
-
-
 async def import_cdr(
     path: Path,
     profile: CdrProfile,

@@ -211,6 +211,12 @@ async def open_sink(settings: Settings, output: Path | None, *, dry_run: bool = 
     return await KafkaSink(settings).start()
 
 
+def count_lines(path: Path) -> int:
+    """Lines in a file (for a progress total), read in binary without decoding."""
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
 async def paced(
     events: Iterable[tuple[int, dict[str, Any]]] | AsyncIterable[tuple[int, dict[str, Any]]], speed: float | None
 ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
