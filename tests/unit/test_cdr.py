@@ -228,3 +228,24 @@ def test_dry_run_counts_without_sending(tmp_path: Path) -> None:
 
     assert sink.report.events == 4
     assert sink.report.by_type["contact.queued"] == 1
+
+
+def test_sorted_import_sends_in_event_time_order(tmp_path: Path) -> None:
+    calls, profile = write(
+        tmp_path,
+        "late,sales,ann,2026-03-02 10:00:00,5,60,0,ANSWERED\nearly,sales,ann,2026-03-02 09:00:00,5,60,0,ANSWERED\n",
+    )
+    output = tmp_path / "events.ndjson"
+
+    async def run() -> None:
+        sink = FileSink(output)
+        try:
+            await import_cdr(calls, load_profile(str(profile)), sink, sort_by_time=True)
+        finally:
+            await sink.close()
+
+    asyncio.run(run())
+    times = [json.loads(line)["ts"] for line in output.read_bytes().splitlines()]
+
+    assert times == sorted(times)
+    assert json.loads(output.read_bytes().splitlines()[0])["contact_id"] == "early"

@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 from ccpulse.bench.engine_bench import BenchPlan, engine_config, generate_messages
 from ccpulse.codec import json as codec_json
 from ccpulse.codec.events import decode_event
-from ccpulse.codec.outputs import fact_record, kpi_row
+from ccpulse.codec.outputs import fact_record, kpi_row, totals_of
 from ccpulse.domain.contacts import ContactRules
 from ccpulse.domain.engine import Engine
 from ccpulse.domain.entities import (
@@ -91,6 +91,7 @@ def engine_rows(events: tuple[CanonicalEvent, ...]) -> list[dict[str, Any]]:
     for queue, channel in pairs:
         for window in engine.windows(queue, now_ms):
             kpis = engine.snapshot(queue, channel, window)
+            totals = totals_of(engine.aggregate(queue, channel, window))
             open_row = kpi_row(
                 queue,
                 channel,
@@ -101,8 +102,9 @@ def engine_rows(events: tuple[CanonicalEvent, ...]) -> list[dict[str, Any]]:
                 live=engine.live(queue, channel, now_ms),
                 agents=engine.agents_by_state(queue),
                 open_tickets=engine.open_tickets(queue),
+                totals=totals,
             )
-            final_row = kpi_row(queue, channel, window, kpis, final=True, as_of_ms=now_ms)
+            final_row = kpi_row(queue, channel, window, kpis, final=True, as_of_ms=now_ms, totals=totals)
             rows += [json.loads(codec_json.dumps(open_row)), json.loads(codec_json.dumps(final_row))]
     return rows
 
@@ -278,3 +280,12 @@ def test_valid_example_validates(path: Path, validator: Draft202012Validator) ->
 @pytest.mark.parametrize(("path", "validator"), _examples("invalid"))
 def test_invalid_example_fails(path: Path, validator: Draft202012Validator) -> None:
     assert not validator.is_valid(_load(path))
+
+
+def test_kpi_row_totals_agree_with_its_kpis() -> None:
+    row = a_kpi_row()
+    kpis, totals = row["kpis"], row["totals"]
+
+    assert totals["wait_answered_s"] / kpis["answered"] == pytest.approx(kpis["asa_s"])
+    sl20 = next(v for v in kpis["service_levels"] if v["threshold_s"] == 20 and v["formula"] == "offered")
+    assert totals["answered_within"]["20"] / kpis["offered"] == pytest.approx(sl20["ratio"])

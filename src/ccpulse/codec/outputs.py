@@ -22,6 +22,7 @@ from typing import Any
 
 from ccpulse.codec import json
 from ccpulse.codec.stage_records import fact_to_dict
+from ccpulse.domain.aggregates import QueueAggregate
 from ccpulse.domain.events import AgentState
 from ccpulse.domain.kpis import KpiSnapshot
 from ccpulse.domain.queue_view import LiveQueue, ViewFact
@@ -64,6 +65,7 @@ def kpi_row(
     live: LiveQueue | None = None,
     agents: dict[AgentState, int] | None = None,
     open_tickets: int | None = None,
+    totals: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One KPI row as a JSON-able document. ``live`` parts only for windows that are still open."""
     numbers = asdict(kpis)
@@ -82,6 +84,8 @@ def kpi_row(
         "as_of": iso_ms(as_of_ms),
         "kpis": numbers,
     }
+    if totals is not None:
+        document["totals"] = totals
     if live is not None:
         now: dict[str, Any] = {
             "waiting": live.waiting,
@@ -94,3 +98,39 @@ def kpi_row(
             now["open_tickets"] = open_tickets
         document["now"] = now
     return document
+
+
+def _seconds(ms: int) -> float:
+    return ms / 1000
+
+
+def totals_of(agg: QueueAggregate) -> dict[str, Any]:
+    """The additive sums behind the window's ratios and means.
+
+    Consumers that combine windows, queues or channels add these up and divide,
+    never average ratios; they also let a row be checked against source data.
+    """
+
+    def by_threshold(counts: list[int]) -> dict[str, int]:
+        return {str(t // 1000): n for t, n in zip(agg.sl_thresholds_ms, counts, strict=True)}
+
+    return {
+        "answered_within": by_threshold(agg.answered_within),
+        "abandoned_within": by_threshold(agg.abandoned_within),
+        "wait_answered_s": _seconds(agg.sum_wait_answered_ms),
+        "wait_abandoned_s": _seconds(agg.sum_wait_abandoned_ms),
+        "wait_short_abandoned_s": _seconds(agg.sum_wait_short_abandoned_ms),
+        "wait_flowed_out_s": _seconds(agg.sum_wait_flowed_out_ms),
+        "talk_s": _seconds(agg.sum_talk_ms),
+        "hold_s": _seconds(agg.sum_hold_ms),
+        "acw_s": _seconds(agg.sum_acw_ms),
+        "held": agg.held_segments,
+        "resolved": agg.resolved_true,
+        "resolution_known": agg.resolved_known,
+        "fcr_eligible": agg.fcr_eligible,
+        "repeats": agg.repeats,
+        "agent_available_s": _seconds(agg.agent_available_ms),
+        "agent_busy_s": _seconds(agg.agent_busy_ms),
+        "agent_acw_s": _seconds(agg.agent_acw_ms),
+        "agent_away_s": _seconds(agg.agent_away_ms),
+    }

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ccpulse.codec import json
-from ccpulse.codec.outputs import kpi_row, kpi_row_key
+from ccpulse.codec.outputs import kpi_row, kpi_row_key, totals_of
+from ccpulse.domain.kpis import snapshot
 from ccpulse.domain.queue_view import ALL_CHANNELS, QueueView
 from ccpulse.domain.windows import Window, WindowKind, day_range_ms, interval_start_ms
 
@@ -94,11 +95,13 @@ class KpiPublisher:
         self, view: QueueView, queue: str, channel: str, window: Window, now_ms: int, *, final: bool
     ) -> list[tuple[bytes, bytes]]:
         live = view.live(queue, channel, now_ms) if not final else None
+        aggregate = view.aggregate(queue, channel, window)
         document = kpi_row(
             queue,
             channel,
             window,
-            view.snapshot(queue, channel, window),
+            snapshot(aggregate, view.queue_config(queue), window.duration_ms),
+            totals=totals_of(aggregate),
             final=final,
             as_of_ms=now_ms,
             live=live,
