@@ -119,3 +119,12 @@ def test_dry_run_sink_reports_invalid_events_with_their_origin() -> None:
 
     assert (sink.report.events, sink.report.invalid) == (1, 1)
     assert sink.report.problems[0].startswith("f:2: bad_timestamp")
+
+
+def test_import_asterisk_command_dry_run_reports_unmappable_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["import-asterisk", str(DATA / "asterisk" / "queue_log"), "--dry-run"])
+    err = capsys.readouterr().err
+
+    assert code == 1  # the sample has two malformed lines on purpose
+    assert "line 45:" in err
+    assert "53 events to nowhere (dry run)" in err

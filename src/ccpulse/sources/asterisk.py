@@ -569,7 +569,9 @@ class QueueLogMapper:
         agent = self._agent(agent_id)
         agent.calls.discard(callid)
         if call is not None and call.agent is not None and call.agent != agent_id:
+            # The line names another agent than the CONNECT did: free the one that answered too.
             self._agent(call.agent).calls.discard(callid)
+            self._announce(call.agent, record.ts_ms, ref)
         agent.memberships.setdefault(queue, agent.paused_everywhere)
         wrapup = _Wrapup(record.ts_ms + self._wrapup_ms, callid, agent_id, queue, ref)
         if self._wrapup_ms == 0:
@@ -767,7 +769,7 @@ async def import_queue_log(
 
     With ``follow`` it keeps tailing the file until cancelled; pass ``stats``
     to read the statistics after a cancellation. ``progress`` advances by one
-    per line read; the caller finishes it and closes the sink.
+    per line read and is finished at the end. The caller closes the sink.
     """
     mapper = QueueLogMapper(customer_hash_key=customer_hash_key, wrapup_s=wrapup_s)
     if stats is not None:
@@ -793,4 +795,6 @@ async def import_queue_log(
     finally:
         stats.rotations = reader.rotations
         stats.truncations = reader.truncations
+        if progress is not None:
+            progress.finish()
     return stats
