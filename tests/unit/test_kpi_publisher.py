@@ -219,3 +219,28 @@ def test_a_closed_day_gets_final_rows_for_today_and_its_last_interval() -> None:
     day = closed[f"sales|voice|today|{DAY_START}".encode()]
     assert (day["window_start"], day["window_end"]) == (DAY_START, "2026-09-23T00:00:00.000Z")
     assert day["kpis"]["answered"] == 1
+
+
+def test_a_clock_that_jumps_days_publishes_every_closed_interval_and_day_with_its_data() -> None:
+    # A stream clock can move days between two runs (a replay of history). Calls at 00:02 on
+    # day 1, 10:00 on day 2 and 10:00 on day 3; the next run sees the clock on day 4.
+    view, publisher, _ = started()
+    day = 24 * HOUR_MS
+    view.apply(stint("b", T0 + day + 10 * HOUR_MS, 40 * S))
+    view.apply(stint("c", T0 + 2 * day + 10 * HOUR_MS, 5 * S))
+    view.advance_to(T0 + 3 * day + HOUR_MS)
+
+    final_rows = finals(publisher.due_rows(view, T0 + 3 * day + HOUR_MS))
+    voice = {key.decode(): doc for key, doc in final_rows.items() if doc["channel"] == "voice"}
+    days = {key: doc["kpis"]["answered"] for key, doc in voice.items() if doc["window"] == "today"}
+    intervals = [doc for doc in voice.values() if doc["window"] == "interval_15m"]
+
+    assert days == {
+        "sales|voice|today|2026-09-22T00:00:00.000Z": 1,
+        "sales|voice|today|2026-09-23T00:00:00.000Z": 1,
+        "sales|voice|today|2026-09-24T00:00:00.000Z": 1,
+    }
+    # Every 15-minute interval from 00:00 on day 1 to 00:45 on day 4: 3 days and 4 intervals.
+    assert len(intervals) == 3 * 96 + 4
+    assert sum(doc["kpis"]["answered"] for doc in intervals) == 3
+    assert publisher.last_run_ms == T0 + 3 * day + HOUR_MS

@@ -427,11 +427,13 @@ class CcpulseApp:
             "t": clock.stream_time_ms,
         }
         watermark_ms = state.store.stream_clock_ms()
-        if watermark_ms is not None and watermark_ms >= state.next_reap_ms:
+        published_ms = state.publisher.last_run_ms
+        if watermark_ms is not None and published_ms is not None and watermark_ms >= state.next_reap_ms:
             # Rows are forgotten here, in an event of their own partition, so the
-            # changelog tombstones land in that partition.
+            # changelog tombstones land in that partition. Only facts of windows whose
+            # final rows are out: the clock may have run ahead of the last publication.
             state.next_reap_ms = watermark_ms + REAP_EVERY_MS
-            horizon_ms = watermark_ms - self.view_config.retention_ms
+            horizon_ms = min(watermark_ms, published_ms) - self.view_config.retention_ms
             self._persist(partition, state.store.forget_before(horizon_ms))
 
     def _persist(self, partition: int, writes: list[RowWrite]) -> None:

@@ -23,7 +23,7 @@ from ccpulse.codec import json
 from ccpulse.codec.outputs import kpi_row, kpi_row_key, totals_of
 from ccpulse.domain.kpis import snapshot
 from ccpulse.domain.queue_view import ALL_CHANNELS, QueueView
-from ccpulse.domain.windows import Window, WindowKind, day_range_ms, interval_start_ms
+from ccpulse.domain.windows import DailyReset, Window, WindowKind, day_range_ms, interval_start_ms
 
 # Windows that close (a final row, then corrections); rolling windows only move on.
 _CLOSING_KINDS = frozenset({WindowKind.INTERVAL, WindowKind.TODAY})
@@ -35,6 +35,8 @@ class KpiPublisher:
 
     _published: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # key -> (window end, row sans as_of)
     _open_windows: dict[tuple[str, str, str], Window] = field(default_factory=dict)  # intervals and today
+    #: The clock of the last run: every interval and day that closed before it has its final row.
+    last_run_ms: int | None = None
 
     def due_rows(self, view: QueueView, now_ms: int) -> list[tuple[bytes, bytes]]:
         """Rows to publish at ``now_ms`` (the view's clock), as (key, value) bytes."""
@@ -50,11 +52,15 @@ class KpiPublisher:
                     rows += self._row_if_changed(view, queue, channel, window, now_ms, final=False)
                     if window.kind in _CLOSING_KINDS:
                         previous = self._open_windows.get((queue, channel, window.name))
-                        if previous is not None and previous.start_ms != window.start_ms:
-                            rows += self._row_if_changed(view, queue, channel, previous, now_ms, final=True)
+                        if previous is not None and previous.start_ms < window.start_ms:
+                            # Every window that closed since the last run, not only the one open then:
+                            # a clock that follows event time can move days in one step.
+                            for closed in _closed_between(previous, window, view.queue_config(queue).reset):
+                                rows += self._row_if_changed(view, queue, channel, closed, now_ms, final=True)
                         self._open_windows[(queue, channel, window.name)] = window
             rows += self._corrections(view, queue, sorted(channels), windows, changed, now_ms)
         self._forget_before(now_ms - view.config.retention_ms)
+        self.last_run_ms = now_ms if self.last_run_ms is None else max(self.last_run_ms, now_ms)
         return rows
 
     def _corrections(
@@ -121,3 +127,17 @@ class KpiPublisher:
     def _forget_before(self, horizon_ms: int) -> None:
         for key in [key for key, (end_ms, _) in self._published.items() if end_ms < horizon_ms]:
             del self._published[key]
+
+
+def _closed_between(previous: Window, current: Window, reset: DailyReset) -> list[Window]:
+    """``previous`` and every window of its kind after it that ends by the start of ``current``."""
+    closed: list[Window] = []
+    start_ms = previous.start_ms
+    while start_ms < current.start_ms:
+        if previous.kind is WindowKind.INTERVAL:
+            end_ms = start_ms + previous.duration_ms
+        else:
+            end_ms = day_range_ms(start_ms, reset)[1]
+        closed.append(Window(previous.kind, previous.name, start_ms, end_ms))
+        start_ms = end_ms
+    return closed

@@ -200,7 +200,7 @@ class SimulationPlan:
     time_zone: str = "UTC"
     channel_mix: tuple[float, float, float] = (0.7, 0.2, 0.1)
     channel_mix_by_queue: tuple[tuple[str, float, float, float], ...] = ()
-    forecast_error: float = 0.1
+    forecast_error: float = 0.08
     # Staffing
     agents: int | None = None
     staffing: float = 1.0
@@ -442,8 +442,8 @@ def shift_plan(required: list[int], *, breaks: bool = True) -> list[tuple[int, i
     """Shifts ``(start_hour, hours)`` that keep ``required`` agents available in each of 24 hours.
 
     Greedy from the quietest hour round the clock: at each hour short of
-    agents, add 8-hour shifts while the need lasts seven hours on, else 4-hour
-    ones. An agent counts in each hour of its shift by the share of the hour
+    agents, add 8-hour shifts while every hour they span is still short of
+    agents, else 4-hour ones. An agent counts in each hour of its shift by the share of the hour
     it is expected not to be on break. Coverage may exceed the need (a shift
     outlives the peak it was added for), never fall short of it.
     """
@@ -454,8 +454,8 @@ def shift_plan(required: list[int], *, breaks: bool = True) -> list[tuple[int, i
     for step in range(24):
         hour = (first + step) % 24
         while coverage[hour] < required[hour] - 1e-9:
-            later = (hour + FULL_SHIFT_H - 1) % 24
-            hours = FULL_SHIFT_H if coverage[later] < required[later] else PART_SHIFT_H
+            needed_all_along = all(coverage[(hour + k) % 24] < required[(hour + k) % 24] for k in range(FULL_SHIFT_H))
+            hours = FULL_SHIFT_H if needed_all_along else PART_SHIFT_H
             shifts.append((hour, hours))
             for k in range(hours):
                 coverage[(hour + k) % 24] += 1 - shares[hours][k]
@@ -468,7 +468,7 @@ def forecast_staffing(plan: SimulationPlan) -> list[list[int]]:
     Erlang A's agents for ``target_sl`` within ``sl_threshold_s`` at the
     hour's arrival rate (including transfers from other queues),
     ``mean_handle_s`` and ``mean_patience_s`` (Erlang C if patience is
-    infinite), times ``staffing`` (rounded up). With patience Erlang C would
+    infinite), times ``staffing``, grossed up for absence (rounded up). With patience Erlang C would
     overstaff: abandons relieve the queue, the more so the larger the center.
     """
     queues = plan.queues
@@ -478,6 +478,8 @@ def forecast_staffing(plan: SimulationPlan) -> list[list[int]]:
     for q, share in enumerate(shares):
         for target in targets[q]:
             inflow[target] += share * plan.transfer_share / len(targets[q])
+    # Absent agents are planned for, as workforce management does with its shrinkage.
+    gross_up = plan.staffing / (1 - plan.absence_share) if plan.agents is None else plan.staffing
     staffing: list[list[int]] = []
     for q, share in enumerate(shares):
         hourly = []
@@ -488,7 +490,7 @@ def forecast_staffing(plan: SimulationPlan) -> list[list[int]]:
                 needed = erlang_a_required_agents(
                     rate_per_s, plan.mean_handle_s, plan.sl_threshold_s, plan.target_sl, plan.mean_patience_s
                 )
-            hourly.append(math.ceil(needed * plan.staffing - 1e-9) if needed else 0)
+            hourly.append(math.ceil(needed * gross_up - 1e-9) if needed else 0)
         staffing.append(hourly)
     return staffing
 
