@@ -81,7 +81,15 @@ def test_february_1999_daily_rows_equal_the_reference(
 ) -> None:
     queues = tmp_path / "queues.toml"
     queues.write_text(QUEUES)
-    worker = start_worker(CCPULSE_CLOCK="stream", CCPULSE_QUEUES_FILE=str(queues), CCPULSE_KPI_PUBLISH_INTERVAL_S="2")
+    # Late events update windows as far back as the retention reaches: a month here, because the
+    # worker reads the input partitions unevenly (a fetch holds about a day of this data), so one
+    # partition's events can reach the queue stage days behind another's.
+    worker = start_worker(
+        CCPULSE_CLOCK="stream",
+        CCPULSE_QUEUES_FILE=str(queues),
+        CCPULSE_KPI_PUBLISH_INTERVAL_S="2",
+        CCPULSE_RETENTION_HOURS="744",
+    )
     worker.wait_ready()
     started = time.monotonic()
     imported = subprocess.run(

@@ -63,9 +63,10 @@ worker orders simultaneous state changes. Customer ids are pseudonymous.
 Limits: ticket work takes no agent time (replies are signed by an agent with
 the skill, logged in or not); one contact per agent at a time, chat included;
 every queue gets the same share of arrivals and the same handle times; at
-most one transfer per contact; a bounded run ends when its last contact,
-ticket and survey are done, so a paced run with tickets runs on for hours of
-event time after the last call.
+most one transfer per contact. A bounded run's agents stop changing state
+with its last contact; the ticket steps and surveys already scheduled then
+still follow, so a paced run with tickets runs on for hours of event time
+after the last call.
 
 Pacing
 ------
@@ -75,11 +76,12 @@ comes, ``speed`` times faster than real time, but never before the wall
 clock has reached its event time: the worker dead-letters events more than
 ``max_future_skew_s`` (300 s) ahead of its clock. So with ``speed`` above 1
 the event clock starts in the past, at now - D·(speed - 1)/speed where D is
-the event time the run is expected to span (contacts ÷ mean contact rate;
-one hour for an unbounded run; at most 12 hours, well inside the worker's
-retention). Accelerated, event time then reaches the wall clock about when a
-bounded run ends; if the run lasts longer (or is unbounded), it goes on in
-real time from there. Event time is thus at most the wall clock, never ahead.
+the event time the run is expected to span (contacts ÷ mean contact rate,
+plus a few handle times for the last contacts; one hour for an unbounded
+run; at most 12 hours, well inside the worker's retention). Accelerated,
+event time then reaches the wall clock about when a bounded run ends; if the
+run lasts longer (or is unbounded), it goes on in real time from there.
+Event time is thus at most the wall clock, never ahead of it.
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ TICKET_CLOSE_MEAN_S = 2 * 3600.0
 
 #: Unbounded paced runs at speed > 1 start this much event time in the past (before dividing by speed).
 UNBOUNDED_SPAN_S = 3600.0
+HANDLING_TAIL_AHTS = 4  # a bounded run's last contacts are done within about this many handle times
 MAX_BACKFILL_S = 12 * 3600.0
 #: Start of the event clock for :func:`measure_throughput`: 2024-03-01T12:00:00Z.
 MEASURE_START_MS = 1_709_294_400_000
@@ -597,9 +600,6 @@ class _Simulation:
                 fields["reason"] = reason
             self.emit(now_ms, "agent.state_changed", fields)
 
-    def finished(self) -> bool:
-        return not self.arriving and self.open_contacts == 0 and self.pending_emits == 0
-
     def run_events(self) -> Iterator[tuple[int, dict[str, Any]]]:
         heap, out = self.heap, self.out
         self.push(self.start_ms, self.on_start, None)
@@ -609,8 +609,14 @@ class _Simulation:
             if out:
                 yield from out
                 out.clear()
-            if self.finished():
-                return
+            if not self.arriving and self.open_contacts == 0:
+                break
+        # The last contact is done: what is left is the follow-ups already fixed (tickets, surveys).
+        while heap:
+            now_ms, _, handler, item = heappop(heap)
+            if handler == self.on_emit:
+                self.on_emit(now_ms, item)
+                yield out.pop()
 
     # -- staffing and shifts -----------------------------------------------------------------------------------
 
@@ -1070,10 +1076,14 @@ class ContactGenerator:
 
 
 def expected_span_s(plan: SimulationPlan) -> float:
-    """Event time a bounded run is expected to span (contacts ÷ mean contact rate); one hour if unbounded."""
+    """Event time a bounded run is expected to span; one hour if unbounded.
+
+    Its arrivals (contacts ÷ mean contact rate) and the handling of the last
+    ones (a few handle times; ticket steps hours later are not counted).
+    """
     if not plan.contacts:
         return UNBOUNDED_SPAN_S
-    return plan.contacts / plan.mean_contact_rate_per_s
+    return plan.contacts / plan.mean_contact_rate_per_s + HANDLING_TAIL_AHTS * plan.mean_handle_s
 
 
 def event_clock_start_ms(plan: SimulationPlan, now_ms: int) -> int:
