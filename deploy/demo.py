@@ -96,6 +96,18 @@ def _print_table(table: dict[tuple[str, str], dict[str, float]], elapsed_s: floa
         )
 
 
+def _local_zone() -> str:
+    """This machine's IANA zone (for the simulator's day profile), UTC if it cannot be told."""
+    zone = os.environ.get("TZ", "").lstrip(":")
+    if not zone:
+        try:
+            zone = Path("/etc/timezone").read_text().strip()
+        except OSError:
+            link = Path("/etc/localtime")
+            zone = str(link.resolve()).split("zoneinfo/", 1)[1] if link.is_symlink() else ""
+    return zone or "UTC"
+
+
 def _start_prometheus(args: argparse.Namespace, state_dir: Path, metrics_port: int) -> promctl.LocalPrometheus | None:
     """Prometheus with the shipped config and rules, scraping the worker, if it is installed."""
     if args.no_prometheus:
@@ -122,7 +134,8 @@ def _start_prometheus(args: argparse.Namespace, state_dir: Path, metrics_port: i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
-    parser.add_argument("--rate", type=float, default=4.0, help="simulated new contacts per second")
+    parser.add_argument("--rate", type=float, default=2.0, help="simulated new contacts per second (day profile 1.0)")
+    parser.add_argument("--staffing", type=float, default=0.9, help="simulated staffing against the plan")
     parser.add_argument("--speed", type=float, default=1.0, help="simulation time acceleration")
     parser.add_argument("--metrics-port", type=int, default=9464, help="worker /metrics port (0: any free port)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between printed tables")
@@ -169,7 +182,16 @@ def main() -> int:
         worker = subprocess.Popen(
             [str(CCPULSE), "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        sim_command = [str(CCPULSE), "simulate", "--rate", str(args.rate), "--speed", str(args.speed)]
+        zone = _local_zone()
+        # A mixed stream on the day profile of this machine's zone, staffed a little short of the
+        # plan, so agent states, occupancy, staffing gaps and (at busy hours) alerts all show.
+        sim_command = [
+            str(CCPULSE), "simulate", "--rate", str(args.rate), "--speed", str(args.speed),
+            "--mixed", "--profile", "day", "--time-zone", zone, "--staffing", str(args.staffing),
+        ]  # fmt: skip
+        print(
+            f"demo: simulating {args.rate:g} contacts/s at the day profile's peak ({zone}), staffing x{args.staffing:g}"
+        )
         simulator = subprocess.Popen(
             sim_command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )

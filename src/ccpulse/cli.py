@@ -21,6 +21,7 @@ import asyncio
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from ccpulse import __version__
 from ccpulse.config import ENV_PREFIX, ConfigError, Settings, load_settings
@@ -57,22 +58,68 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="print the effective settings and exit")
     show.add_argument("--config", type=Path, help=config_help)
 
+    _add_source_parsers(commands, config_help)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure the pure KPI engine: events/s, memory per open contact, profile",
+        description="Generate a seeded mixed stream (calls with holds, transfers and ACW, agent state "
+        "changes, surveys, email tickets over queues q00..q49), encode it, then measure on one core: "
+        "the engine applying decoded events (events/s), the codec decoding them, both together, and "
+        "the memory the engine keeps per contact that is queued and not finished (tracemalloc, "
+        "extrapolated to 100k). A cProfile of the engine shows where the time goes. Writes a JSON "
+        "report and prints a table; progress goes to stderr. Needs no Kafka and no settings.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    bench.set_defaults(config=None)
+    bench.add_argument("--contacts", type=int, default=30_000, help="contacts in the mixed stream")
+    bench.add_argument(
+        "--open-contacts", type=int, default=100_000, help="queued, unfinished contacts for the memory test"
+    )
+    bench.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same stream")
+    bench.add_argument("--output", type=Path, default=Path("build/bench-engine.json"), help="JSON report")
+    bench.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    return parser
+
+
+def _add_source_parsers(commands: Any, config_help: str) -> None:
+    """simulate, replay, import-csv and import-asterisk: the commands that produce events."""
     simulate = commands.add_parser(
         "simulate",
-        help="produce a realistic stream of contact events",
-        description="Generate contacts (queued, answered or abandoned or flowed out, hold, "
-        "transfer, wrap-up) with seeded randomness and send them to the input topic in real "
-        "time, or write them as NDJSON.",
+        help="simulate a staffed contact center and produce its events",
+        description="A seeded discrete-event model of a contact center: Poisson arrivals shaped by a "
+        "time-of-day profile, agents with skills, shifts and breaks (staffed by Erlang A from the forecast "
+        "unless --agents is given), lognormal or exponential talk, holds, transfers, ACW, customer "
+        "patience (abandons, short abandons) and flow-outs; with --mixed also agent states, email tickets "
+        "and surveys. Events go to the input topic paced in real time (or --speed times faster, or "
+        "--as-fast-as-possible), or to an NDJSON file. The same seed gives the same stream.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     simulate.add_argument("--config", type=Path, help=config_help)
     simulate.add_argument("--contacts", type=int, default=0, help="contacts to generate; 0 runs until Ctrl-C")
-    simulate.add_argument("--rate", type=float, default=5.0, help="mean new contacts per second")
+    simulate.add_argument("--rate", type=float, default=5.0, help="mean new contacts per second at profile 1.0")
     simulate.add_argument("--speed", type=float, default=1.0, help="time acceleration: 60 plays a minute per second")
     simulate.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same stream")
     simulate.add_argument("--queues", default="sales,support,billing", help="comma-separated queue names")
+    simulate.add_argument(
+        "--profile", default="day", help="arrival profile: day, flat, or 24 comma-separated hourly factors"
+    )
+    simulate.add_argument("--time-zone", default="UTC", help="zone of the profile's hours and the shifts")
+    simulate.add_argument(
+        "--agents", type=int, help="agents per queue, always logged in (default: shifts from the forecast)"
+    )
+    simulate.add_argument("--staffing", type=float, default=1.0, help="scale the planned staffing (0.8: understaffed)")
+    simulate.add_argument(
+        "--talk", choices=["lognormal", "exponential"], default="lognormal", help="talk time distribution"
+    )
+    simulate.add_argument("--talk-median", type=float, default=150.0, help="median talk seconds (lognormal)")
+    simulate.add_argument(
+        "--patience", type=float, default=120.0, help="mean customer patience in seconds; 0: infinite"
+    )
+    simulate.add_argument("--max-wait", type=float, default=300.0, help="flow out after this many seconds; 0: never")
     simulate.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-' for stdout)")
     simulate.add_argument("--as-fast-as-possible", action="store_true", help="do not pace events by their time")
+    simulate.add_argument("--dry-run", action="store_true", help="generate and validate; send nothing")
     simulate.add_argument(
         "--mixed", action="store_true", help="also agent state changes, surveys and email tickets, not only contacts"
     )
@@ -132,27 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
     asterisk.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-': stdout)")
     asterisk.add_argument("--dry-run", action="store_true", help="map, validate and count; send nothing")
 
-    bench = commands.add_parser(
-        "bench",
-        help="measure the pure KPI engine: events/s, memory per open contact, profile",
-        description="Generate a seeded mixed stream (calls with holds, transfers and ACW, agent state "
-        "changes, surveys, email tickets over queues q00..q49), encode it, then measure on one core: "
-        "the engine applying decoded events (events/s), the codec decoding them, both together, and "
-        "the memory the engine keeps per contact that is queued and not finished (tracemalloc, "
-        "extrapolated to 100k). A cProfile of the engine shows where the time goes. Writes a JSON "
-        "report and prints a table; progress goes to stderr. Needs no Kafka and no settings.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    bench.set_defaults(config=None)
-    bench.add_argument("--contacts", type=int, default=30_000, help="contacts in the mixed stream")
-    bench.add_argument(
-        "--open-contacts", type=int, default=100_000, help="queued, unfinished contacts for the memory test"
-    )
-    bench.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same stream")
-    bench.add_argument("--output", type=Path, default=Path("build/bench-engine.json"), help="JSON report")
-    bench.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
-    return parser
-
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from ccpulse.runtime.worker import run_worker  # noqa: PLC0415 - keep `--help` fast
@@ -175,6 +201,12 @@ def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from ccpulse.sources.simulator import SimulationPlan, run_simulation  # noqa: PLC0415
 
+    profile: str | tuple[float, ...] = args.profile
+    if args.profile not in ("day", "flat"):
+        try:
+            profile = tuple(float(part) for part in args.profile.split(","))
+        except ValueError:
+            raise ConfigError(f"--profile {args.profile!r}: use day, flat or 24 comma-separated numbers") from None
     plan = SimulationPlan(
         contacts=args.contacts,
         rate_per_s=args.rate,
@@ -183,11 +215,20 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
         paced=not args.as_fast_as_possible,
         mixed=args.mixed,
+        profile=profile,
+        time_zone=args.time_zone,
+        agents=args.agents,
+        staffing=args.staffing,
+        talk_distribution=args.talk,
+        talk_median_s=args.talk_median,
+        mean_patience_s=args.patience or None,
+        max_wait_s=args.max_wait or None,
     )
     try:
-        return asyncio.run(run_simulation(plan, settings, args.output))
+        report = asyncio.run(run_simulation(plan, settings, args.output, dry_run=args.dry_run))
     except KeyboardInterrupt:
         return 130
+    return _finish(report.summary(), [], report.invalid)
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,19 +13,27 @@ integer milliseconds.
   by inverting the cumulative rate, so there is no thinning). ``"day"`` is a
   bank or retail day: quiet at night, a late-morning peak, a lunch dip, an
   early-afternoon peak, a long evening tail (its daily mean is about 0.63);
-  ``"flat"`` is 1 around the clock. Each arrival picks a queue (all queues
-  equally likely) and a channel from the queue's voice/chat/email mix. Voice
-  and chat become contacts; email becomes a ticket (only with ``mixed``).
+  ``"flat"`` is 1 around the clock. Each hour's actual volume departs from
+  that forecast by a lognormal factor of mean 1 and relative spread
+  ``forecast_error``. Each arrival picks a queue (all queues equally likely)
+  and a channel from the queue's voice/chat/email mix. Voice and chat become
+  contacts; email becomes a ticket (only with ``mixed``).
 - **Agents**: each serves a primary queue and, for ``cross_skill_share`` of
   them, a second queue at lower priority. Unless ``agents`` fixes a head
   count per queue (then logged in for the whole run), the center is staffed
-  from its own forecast: per queue and local hour, Erlang C's agents for
+  from its own forecast, as workforce management would: per queue and local
+  hour, Erlang A's agents (Erlang C's with infinite patience) for
   ``target_sl`` within ``sl_threshold_s`` at the forecast arrival rate (plus
-  the transfers it receives) and handle time, times ``staffing``, grossed up
-  for break time; 8-hour and 4-hour shifts then cover those requirements
-  (greedy, from the quietest hour). Agents log in and out around their shift
-  (a few minutes' jitter) and take breaks about every two hours (15 min, a
-  30-min lunch, 15 min), after finishing the contact in hand.
+  the transfers it receives), handle time and patience, times ``staffing``,
+  grossed up for ``absence_share``; 8-hour and 4-hour shifts then keep that
+  many available hour by hour, counting the time their agents are expected
+  to spend on break (greedy, from the quietest hour). Agents log in and out
+  around their shift (a few minutes' jitter), miss ``absence_share`` of their
+  shifts, and take breaks about every two hours (15 min, a 30-min lunch,
+  15 min), after finishing the contact in hand. With the defaults at the
+  default rate a day's service level (20 s) comes out at about 80 % (73-94 %
+  for seeds 1 to 6, abandonment 2-7 %), hour by hour from below 50 % (an
+  hour busier than forecast) to 100 %.
 - **Routing**: an arriving contact goes to the longest-idle available agent
   with the skill, primary-skilled agents first; an agent who becomes free
   takes the longest-waiting contact of its primary queues, else of its
@@ -107,7 +115,6 @@ from ccpulse.sources.sink import Progress, SinkReport, open_sink, paced
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 
 #: Hourly arrival multipliers of a bank or retail center, local hours 00..23.
 DAY_PROFILE: tuple[float, ...] = (
@@ -118,7 +125,6 @@ DAY_PROFILE: tuple[float, ...] = (
 )  # fmt: skip
 FLAT_PROFILE: tuple[float, ...] = (1.0,) * 24
 PROFILES: dict[str, tuple[float, ...]] = {"day": DAY_PROFILE, "flat": FLAT_PROFILE}
-CHANNELS = ("voice", "chat", "email")
 TALK_DISTRIBUTIONS = ("lognormal", "exponential")
 
 # Shifts and breaks (offset from login, length, reason, each start jittered by
@@ -446,9 +452,10 @@ def shift_plan(required: list[int], *, breaks: bool = True) -> list[tuple[int, i
 
     Greedy from the quietest hour round the clock: at each hour short of
     agents, add 8-hour shifts while every hour they span is still short of
-    agents, else 4-hour ones. An agent counts in each hour of its shift by the share of the hour
-    it is expected not to be on break. Coverage may exceed the need (a shift
-    outlives the peak it was added for), never fall short of it.
+    agents, else 4-hour ones. An agent counts in each hour of its shift by
+    the share of the hour it is expected not to be on break. Coverage may
+    exceed the need (a shift outlives the peak it was added for), never fall
+    short of it.
     """
     shares = {hours: break_shares(hours) if breaks else (0.0,) * hours for hours in (FULL_SHIFT_H, PART_SHIFT_H)}
     coverage = [0.0] * 24
@@ -471,8 +478,9 @@ def forecast_staffing(plan: SimulationPlan) -> list[list[int]]:
     Erlang A's agents for ``target_sl`` within ``sl_threshold_s`` at the
     hour's arrival rate (including transfers from other queues),
     ``mean_handle_s`` and ``mean_patience_s`` (Erlang C if patience is
-    infinite), times ``staffing``, grossed up for absence (rounded up). With patience Erlang C would
-    overstaff: abandons relieve the queue, the more so the larger the center.
+    infinite), times ``staffing``, grossed up for absence (rounded up). With
+    patience Erlang C would overstaff: abandons relieve the queue, the more
+    so the larger the center.
     """
     queues = plan.queues
     shares = [sum(plan.mix_of(q)[:2]) / len(queues) for q in queues]
