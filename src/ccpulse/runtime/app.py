@@ -381,11 +381,12 @@ class CcpulseApp:
 
     async def send_clocks(self) -> None:
         """Tell every queue partition how far each entity partition's stream time has got."""
-        for source in sorted(self.clocks_to_send):
+        # Taken, not cleared after: a clock that moves while this awaits its sends is sent next time.
+        sources, self.clocks_to_send = self.clocks_to_send, set()
+        for source in sorted(sources):
             value = clock_to_json(source, self.entity_stream_ms[source])
             for partition in range(self.settings.topic_partitions):
                 await self.queue_topic.send(key=b"~clock", value=value, partition=partition)
-        self.clocks_to_send.clear()
 
     # -- stage 2: queues -------------------------------------------------------------
 
