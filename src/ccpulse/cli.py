@@ -124,34 +124,32 @@ def _add_source_parsers(commands: Any, config_help: str) -> None:
         "--mixed", action="store_true", help="also agent state changes, surveys and email tickets, not only contacts"
     )
 
-    replay = commands.add_parser(
+    replay = _source_parser(
+        commands,
         "replay",
+        config_help,
         help="send an NDJSON file of canonical events to the input topic, in file order",
         description="Send each line of FILE (one canonical event per line, as `simulate --output` writes) "
         "to the input topic in file order, as fast as possible or paced by event time. With the worker "
         "on the stream-time clock (clock = stream) this re-computes historical KPIs exactly. Lines that "
         "are not valid events are reported with their line numbers and not sent (exit code 1).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        file_help="NDJSON file of canonical events",
+        with_output=False,
     )
-    replay.add_argument("file", type=Path, help="NDJSON file of canonical events")
-    replay.add_argument("--config", type=Path, help=config_help)
     replay.add_argument("--speed", type=float, help="pace by event time, this many times faster (default: no pacing)")
-    replay.add_argument("--dry-run", action="store_true", help="validate and count; send nothing")
 
-    import_csv = commands.add_parser(
+    import_csv = _source_parser(
+        commands,
         "import-csv",
+        config_help,
         help="import call-detail records (CSV/TSV) through a column-mapping profile",
         description="Map each record of FILE onto canonical events with a profile (a built-in name or a "
         "TOML file: which columns hold the queue, times, outcome and agent; time formats and zone) and "
         "send them to the input topic, or to --output as NDJSON. Records that cannot be mapped are "
         "reported with their line numbers (exit code 1). Built-in profiles: anonymous-bank-1999.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        file_help="CSV or TSV file with a header row",
     )
-    import_csv.add_argument("file", type=Path, help="CSV or TSV file with a header row")
     import_csv.add_argument("--profile", required=True, help="built-in profile name or a TOML profile file")
-    import_csv.add_argument("--config", type=Path, help=config_help)
-    import_csv.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-': stdout)")
-    import_csv.add_argument("--dry-run", action="store_true", help="map, validate and count; send nothing")
     import_csv.add_argument(
         "--sort", action="store_true", help="send in event-time order (reads the whole file first; ~1 KB per event)"
     )
@@ -161,23 +159,36 @@ def _add_source_parsers(commands: Any, config_help: str) -> None:
         help="finish with a stream.watermark a day after the last record, so a stream-clock worker closes the last day",
     )
 
-    asterisk = commands.add_parser(
+    asterisk = _source_parser(
+        commands,
         "import-asterisk",
+        config_help,
         help="map an Asterisk queue_log onto canonical events (read whole, or follow it)",
         description="Read an Asterisk app_queue queue_log (epoch|callid|queue|agent|event|data...) and send "
         "the canonical events it maps to (docs/asterisk.md has every mapping decision). Event ids are "
         "derived from the lines, so reading a file again sends only duplicates, which the worker ignores. "
         "Caller ids never leave this command; with customer_hash_key set they become a keyed hash.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        file_help="the queue_log file, e.g. /var/log/asterisk/queue_log",
     )
-    asterisk.add_argument("file", type=Path, help="the queue_log file, e.g. /var/log/asterisk/queue_log")
-    asterisk.add_argument("--config", type=Path, help=config_help)
     asterisk.add_argument(
         "--follow", action="store_true", help="keep reading lines appended (log rotation is followed)"
     )
     asterisk.add_argument("--wrapup-s", type=float, default=0.0, help="the members' wrapuptime: ACW after each call")
-    asterisk.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-': stdout)")
-    asterisk.add_argument("--dry-run", action="store_true", help="map, validate and count; send nothing")
+
+
+def _source_parser(
+    commands: Any, name: str, config_help: str, *, help: str, description: str, file_help: str, with_output: bool = True
+) -> argparse.ArgumentParser:
+    """A command that reads FILE and sends events: FILE, --config, --dry-run and (usually) --output."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("file", type=Path, help=file_help)
+    parser.add_argument("--config", type=Path, help=config_help)
+    if with_output:
+        parser.add_argument("--output", type=Path, help="write NDJSON here instead of sending to Kafka ('-': stdout)")
+    parser.add_argument("--dry-run", action="store_true", help="map, validate and count; send nothing")
+    return parser
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
