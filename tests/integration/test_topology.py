@@ -158,16 +158,6 @@ def test_kpi_rows_equal_the_engine_on_the_same_events(
     assert finals, "closed intervals publish final rows"
 
 
-# Known issue (left open): in about one full run in five, one of these fault runs ends with some
-# facts missing after a restart or a rebalance, with a KPI row or two off. The worker's offset guard
-# catches the batches Faust drops after a recovery, but not yet every loss; the tests still run and
-# print the missing facts so the next change can be judged against them.
-INTERMITTENT_LOSS = pytest.mark.xfail(
-    strict=False, reason="intermittent fact loss after a restart or rebalance, under investigation"
-)
-
-
-@INTERMITTENT_LOSS
 @pytest.mark.parametrize(
     ("kill_after_parts", "static_member"),
     [pytest.param(1, False, id="early"), pytest.param(2, False, id="late"), pytest.param(2, True, id="static-member")],
@@ -201,7 +191,6 @@ def test_sigkill_and_restart_give_the_same_rows(
     wait_for_engine_numbers(kafka_bootstrap, topic_names, engine, records)
 
 
-@INTERMITTENT_LOSS
 def test_a_second_worker_joins_and_the_first_leaves_with_the_same_rows(
     kafka_bootstrap: str, topic_names: dict[str, str], start_worker: Callable[..., WorkerProcess]
 ) -> None:
