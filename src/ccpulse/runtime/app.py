@@ -300,18 +300,18 @@ class CcpulseApp:
         for key, rewind in list(self.rewinding.items()):
             await self._seek_again_if_stalled(key, rewind)
 
-    def input_lags(self) -> dict[tuple[str, int], int]:
-        """Unread messages per owned input partition: high watermark minus the next offset to read."""
+    def consumer_lags(self) -> dict[tuple[str, int], int]:
+        """Unread messages per owned partition of each topic the stages read: high watermark minus next offset."""
         consumer: Any = self.app.consumer
         try:
             assignment = consumer.assignment()
         except Exception:
             return {}
-        topic = self.input_topic.get_topic_name()
+        topics = {t.get_topic_name() for t in (self.input_topic, self.entity_topic, self.queue_topic)}
         committed: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
         lags: dict[tuple[str, int], int] = {}
         for tp in assignment:
-            if tp.topic != topic:
+            if tp.topic not in topics:
                 continue
             highwater = consumer.highwater(tp)
             position = self.next_offsets.get((tp.topic, tp.partition), committed.get(tp))
@@ -519,7 +519,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     limits = MetricsLimits(settings.metrics_max_queues, settings.metrics_per_agent, settings.metrics_max_agents)
     registry.register(KpiCollector(pipeline.current_views, pipeline.is_ready, pipeline.view_stats, limits))
-    registry.register(ConsumerLagCollector(pipeline.input_lags))
+    registry.register(ConsumerLagCollector(pipeline.consumer_lags))
     app.agent(pipeline.input_topic, name="ingest")(pipeline.ingest)
     app.agent(entity_topic, name="entities")(pipeline.fold_entities)
     app.agent(queue_topic, name="queues")(pipeline.fold_queues)

@@ -282,7 +282,8 @@ SELF = (
     MetricSpec(
         "ccpulse_consumer_lag_messages",
         G,
-        "Messages of an owned input partition not yet read (high watermark minus position).",
+        "Messages not yet read in an owned partition of the input topic or of an internal stage topic "
+        "(high watermark minus position).",
         ("topic", "partition"),
     ),
     MetricSpec(

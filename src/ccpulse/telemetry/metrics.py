@@ -376,7 +376,7 @@ def _seconds_label(bound_ms: int) -> str:
 
 
 class ConsumerLagCollector(Collector):
-    """``ccpulse_consumer_lag_messages`` for the input partitions this worker owns, read at scrape time."""
+    """``ccpulse_consumer_lag_messages`` for the partitions this worker owns, read at scrape time."""
 
     def __init__(self, read_lags: Callable[[], Mapping[tuple[str, int], int]]) -> None:
         self._read_lags = read_lags
