@@ -42,8 +42,15 @@ test-unit: $(STAMP) ## unit tests only (no broker)
 test-integration: setup ## integration tests only (starts a local broker unless CCPULSE_KAFKA_BOOTSTRAP is set)
 	$(PY) -m pytest -m integration
 
-bench: $(STAMP) ## engine events/s on one core, memory per 100k open contacts, profile -> build/bench-engine.json
-	$(VENV)/bin/ccpulse bench
+BENCH_KAFKA_DIR := .cache/kafka/bench
+
+bench: setup ## engine + a local broker: floor, empty Faust agent, worker -> table and build/bench.json
+	@port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	version=$$(sed -n 's/^DEFAULT_VERSION = "\(.*\)"/\1/p' deploy/kafka/kafkactl.py); \
+	trap '$(KAFKACTL) reset --run-dir $(BENCH_KAFKA_DIR) >/dev/null' EXIT; \
+	$(KAFKACTL) reset --run-dir $(BENCH_KAFKA_DIR) >/dev/null; \
+	$(KAFKACTL) up --port $$port --run-dir $(BENCH_KAFKA_DIR) >&2 || exit 2; \
+	$(VENV)/bin/ccpulse bench --kafka 127.0.0.1:$$port --kafka-version $$version
 
 demo: setup ## start Kafka, a worker and the simulator; watch per-queue counters; Ctrl-C stops all
 	$(PY) deploy/demo.py

@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same stream")
     bench.add_argument("--output", type=Path, default=Path("build/bench-engine.json"), help="JSON report")
     bench.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    bench.add_argument(
+        "--kafka",
+        metavar="HOST:PORT",
+        help="also measure on this broker: the floor, an empty Faust agent and the worker (make bench starts one)",
+    )
+    bench.add_argument("--kafka-contacts", type=int, default=20_000, help="contacts pre-produced for the broker runs")
+    bench.add_argument("--kafka-version", default="unknown", help="the broker's version, for the report")
+    bench.add_argument("--report", type=Path, default=Path("build/bench.json"), help="combined JSON report (--kafka)")
     return parser
 
 
@@ -336,7 +344,22 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     plan = BenchPlan(
         contacts=args.contacts, open_contacts=args.open_contacts, seed=args.seed, profile=not args.no_profile
     )
-    run_engine_bench(plan, args.output)
+    engine = run_engine_bench(plan, args.output)
+    if not args.kafka:
+        return 0
+    from ccpulse.bench import kafka_bench  # noqa: PLC0415
+    from ccpulse.codec import json  # noqa: PLC0415
+
+    result = kafka_bench.run_kafka_bench(
+        kafka_bench.KafkaBenchPlan(args.kafka, contacts=args.kafka_contacts, seed=args.seed),
+        args.report.parent / "bench-work",
+        sys.stderr,
+    )
+    document = kafka_bench.combined_report(engine, result, args.kafka_version)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_bytes(json.dumps(document) + b"\n")
+    sys.stdout.write(kafka_bench.format_combined(document))
+    sys.stdout.write(f"report: {args.report}\n")
     return 0
 
 

@@ -1,0 +1,333 @@
+"""The worker on a real broker, side by side with the floor and with Faust's own ceiling.
+
+One run pre-produces a seeded mixed stream (the simulator, ending with a
+watermark) to a fresh topic, so no producer is measured, then reads that same
+topic three ways:
+
+- ``floor``: aiokafka ``getmany`` + orjson decode + a dict update, in this
+  process: what Python and the client can do at all;
+- ``faust_empty``: a Faust agent that only counts the messages
+  (:mod:`ccpulse.bench.faust_empty`), in its own process: Faust's ceiling;
+- ``worker``: the real ``ccpulse worker`` process on the stream-time clock
+  (decode, validate, entity state, facts, queue views, changelogs, KPI and
+  facts topics), from ready until every topic it reads has no lag left.
+
+Every rate is reported with its ratio to the floor and to the empty agent.
+Speed is reported, never asserted; compare reports from the same machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from ccpulse.codec import json
+from ccpulse.sources.simulator import ContactGenerator, SimulationPlan
+
+START_MS = 1_709_294_400_000  # 2024-03-01T12:00:00Z, as the engine bench
+CCPULSE = Path(sys.executable).with_name("ccpulse")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaBenchPlan:
+    bootstrap: str
+    contacts: int = 20_000
+    partitions: int = 4
+    seed: int = 1
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaBenchResult:
+    events: int
+    partitions: int
+    produce_s: float
+    floor_events_per_s: float
+    faust_empty_events_per_s: float
+    worker_events_per_s: float
+    worker_s: float
+    worker_ready_s: float
+
+
+def stream(plan: KafkaBenchPlan) -> list[tuple[bytes | None, bytes]]:
+    """The mixed stream as (key, value) messages, keyed by contact/agent/ticket as the sources key them."""
+    simulation = SimulationPlan(
+        contacts=plan.contacts, seed=plan.seed, rate_per_s=5.0, mixed=True, paced=False,
+        queues=tuple(f"q{n:02d}" for n in range(20)),
+    )  # fmt: skip
+    messages: list[tuple[bytes | None, bytes]] = []
+    last_ms = START_MS
+    for ts_ms, event in ContactGenerator(simulation, START_MS).events():
+        key = event.get("contact_id") or event.get("agent_id") or event.get("ticket_id")
+        messages.append((None if key is None else str(key).encode(), json.dumps(event)))
+        last_ms = max(last_ms, ts_ms)
+    end_ms = last_ms + 3 * 3_600_000
+    messages.append((None, json.dumps({"event_id": "bench-end", "type": "stream.watermark", "ts": end_ms})))
+    return messages
+
+
+async def produce(bootstrap: str, topic: str, partitions: int, messages: list[tuple[bytes | None, bytes]]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def floor(bootstrap: str, topic: str, partitions: int, expected: int) -> float:
+    """Seconds for aiokafka + orjson + a dict update over every message."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        by_type: Counter[str] = Counter()
+        seen = 0
+        started = time.perf_counter()
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batch.values():
+                for record in records:
+                    by_type[json.loads(record.value)["type"]] += 1
+                seen += len(records)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def faust_empty(bootstrap: str, topic: str, partitions: int, expected: int, timeout_s: float) -> float:
+    """Seconds the empty Faust agent took from its first message to the last."""
+    command = [
+        sys.executable, "-m", "ccpulse.bench.faust_empty", "--broker", bootstrap, "--topic", topic,
+        "--expect", str(expected), "--partitions", str(partitions),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603 - our own module
+    try:
+        line = _read_line(process, timeout_s)
+    finally:
+        _stop(process)
+    return float(json.loads(line)["elapsed_s"])
+
+
+def _read_line(process: subprocess.Popen[str], timeout_s: float) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    os.set_blocking(process.stdout.fileno(), False)
+    buffer = ""
+    while time.monotonic() < deadline:
+        chunk = process.stdout.read()
+        if chunk:
+            buffer += chunk
+            if "\n" in buffer:
+                return buffer.split("\n", 1)[0]
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"the empty Faust agent gave no result in {timeout_s:.0f} s (exit {process.poll()})")
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ccpulse_consumer_lag_messages":
+                values["lag"] = values.get("lag", 0.0) + sample.value
+            elif not sample.labels:
+                values[sample.name] = sample.value
+    return values
+
+
+def worker(
+    bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path, timeout_s: float
+) -> tuple[float, float]:
+    """(seconds from ready until nothing is left to read, seconds to get ready) for ``ccpulse worker``."""
+    run = uuid.uuid4().hex[:8]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CCPULSE_KAFKA_BOOTSTRAP": bootstrap,
+        "CCPULSE_APP_ID": f"ccpulse-bench-{run}",
+        "CCPULSE_INPUT_TOPIC": topic,
+        "CCPULSE_FACTS_TOPIC": f"bench-{run}.contact-facts",
+        "CCPULSE_DEAD_LETTER_TOPIC": f"bench-{run}.dead-letters",
+        "CCPULSE_KPI_TOPIC": f"bench-{run}.kpis",
+        "CCPULSE_TOPIC_PARTITIONS": str(partitions),
+        "CCPULSE_CLOCK": "stream",
+        "CCPULSE_METRICS_HOST": "127.0.0.1",
+        "CCPULSE_METRICS_PORT": str(port),
+        "CCPULSE_DATA_DIR": str(workdir / run),
+        "CCPULSE_LOG_LEVEL": "warn",
+    }
+    log = (workdir / f"worker-{run}.log").open("wb")
+    started = time.monotonic()
+    process = subprocess.Popen([str(CCPULSE), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our CLI
+    try:
+        ready_at = _wait(process, port, lambda m: m.get("ccpulse_worker_ready") == 1.0, started + timeout_s)
+        done_at = _wait(
+            process,
+            port,
+            lambda m: m.get("ccpulse_events_consumed_total", 0) >= expected and m.get("lag", 1) == 0,
+            ready_at + timeout_s,
+        )
+        return done_at - ready_at, ready_at - started
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _wait(process: subprocess.Popen[Any], port: int, condition: Any, deadline: float) -> float:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with {process.returncode}")
+        try:
+            if condition(_scrape(port)):
+                return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the worker did not finish in time")
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_kafka_bench(plan: KafkaBenchPlan, workdir: Path, progress: TextIO) -> KafkaBenchResult:
+    """Pre-produce, then measure the floor, the empty Faust agent and the worker on the same topic."""
+    messages = stream(plan)
+    topic = f"bench-{uuid.uuid4().hex[:8]}.events"
+    progress.write(f"bench: producing {len(messages):,} events to {topic} ({plan.partitions} partitions)\n")
+    started = time.perf_counter()
+    asyncio.run(produce(plan.bootstrap, topic, plan.partitions, messages))
+    produce_s = time.perf_counter() - started
+    progress.write("bench: floor (aiokafka + orjson)\n")
+    floor_s = asyncio.run(floor(plan.bootstrap, topic, plan.partitions, len(messages)))
+    progress.write("bench: empty Faust agent\n")
+    empty_s = faust_empty(plan.bootstrap, topic, plan.partitions, len(messages), plan.timeout_s)
+    progress.write("bench: ccpulse worker (stream clock)\n")
+    workdir.mkdir(parents=True, exist_ok=True)
+    worker_s, ready_s = worker(plan.bootstrap, topic, plan.partitions, len(messages), workdir, plan.timeout_s)
+    n = len(messages)
+    return KafkaBenchResult(
+        events=n,
+        partitions=plan.partitions,
+        produce_s=round(produce_s, 2),
+        floor_events_per_s=round(n / floor_s, 1),
+        faust_empty_events_per_s=round(n / empty_s, 1),
+        worker_events_per_s=round(n / worker_s, 1),
+        worker_s=round(worker_s, 2),
+        worker_ready_s=round(ready_s, 2),
+    )
+
+
+def combined_report(engine: Any, kafka: KafkaBenchResult | None, kafka_version: str) -> dict[str, Any]:
+    """The ``build/bench.json`` document: the contract keys first, then the details of each part."""
+    floor_rate = kafka.floor_events_per_s if kafka else None
+    empty_rate = kafka.faust_empty_events_per_s if kafka else None
+
+    def ratios(rate: float | None) -> dict[str, float | None]:
+        return {
+            "to_floor": round(rate / floor_rate, 4) if rate and floor_rate else None,
+            "to_faust_empty": round(rate / empty_rate, 4) if rate and empty_rate else None,
+        }
+
+    machine = {
+        "cores": engine.machine.cores,
+        "python": engine.machine.python,
+        "implementation": engine.machine.implementation,
+        "platform": engine.machine.platform,
+        "kafka_version": kafka_version,
+    }
+    return {
+        "floor_events_per_s": floor_rate,
+        "faust_empty_events_per_s": empty_rate,
+        "worker_events_per_s": kafka.worker_events_per_s if kafka else None,
+        "engine_events_per_s": engine.engine_events_per_s,
+        # Not measured by this harness yet: left null rather than guessed.
+        "latency_p99_ms_at_1000": None,
+        "bytes_per_open_contact": engine.bytes_per_open_contact,
+        "recovery_s": None,
+        "machine": machine,
+        "ratios": {
+            "worker": ratios(kafka.worker_events_per_s if kafka else None),
+            "faust_empty": ratios(empty_rate),
+            "engine": ratios(engine.engine_events_per_s),
+        },
+        "kafka": None if kafka is None else {k: getattr(kafka, k) for k in kafka.__dataclass_fields__},
+        "engine": {
+            "events": engine.events,
+            "decode_events_per_s": engine.decode_events_per_s,
+            "decode_and_apply_events_per_s": engine.decode_and_apply_events_per_s,
+            "bytes_per_100k_open_contacts": engine.bytes_per_100k_open_contacts,
+        },
+    }
+
+
+def format_combined(document: dict[str, Any]) -> str:
+    def rate(value: float | None) -> str:
+        return f"{value:>12,.0f}" if value is not None else f"{'-':>12}"
+
+    def ratio(value: float | None) -> str:
+        return f"{value:8.3f}" if value is not None else f"{'-':>8}"
+
+    rows = [
+        ("floor (aiokafka + orjson)", document["floor_events_per_s"], None),
+        ("empty Faust agent", document["faust_empty_events_per_s"], document["ratios"]["faust_empty"]),
+        ("ccpulse worker", document["worker_events_per_s"], document["ratios"]["worker"]),
+        ("pure engine, in process", document["engine_events_per_s"], document["ratios"]["engine"]),
+    ]
+    lines = [f"{'':28} {'events/s':>12} {'/ floor':>8} {'/ Faust':>8}"]
+    for name, value, given in rows:
+        parts = given or {"to_floor": 1.0 if value else None, "to_faust_empty": None}
+        lines.append(f"{name:28} {rate(value)} {ratio(parts['to_floor'])} {ratio(parts['to_faust_empty'])}")
+    lines.append(f"{'memory per open contact':28} {document['bytes_per_open_contact']:>12,.0f} bytes")
+    lines.append(f"{'latency p99 at 1,000/s':28} {'not measured yet':>12}")
+    lines.append(f"{'recovery after SIGKILL':28} {'not measured yet':>12}")
+    machine = document["machine"]
+    lines.append(
+        f"machine: {machine['cores']} cores, {machine['implementation']} {machine['python']}, "
+        f"Kafka {machine['kafka_version']}"
+    )
+    return "\n".join(lines) + "\n"
