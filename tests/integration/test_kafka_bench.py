@@ -1,0 +1,46 @@
+"""The broker part of ``make bench`` in smoke mode: it runs end to end and reports every rate.
+
+Speed is measured by ``make bench``, never asserted here; only the shape and sanity of the report.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ccpulse.bench.engine_bench import BenchPlan, run_engine_bench
+from ccpulse.bench.kafka_bench import KafkaBenchPlan, combined_report, format_combined, run_kafka_bench
+
+CONTRACT_KEYS = {
+    "floor_events_per_s",
+    "faust_empty_events_per_s",
+    "worker_events_per_s",
+    "engine_events_per_s",
+    "latency_p99_ms_at_1000",
+    "bytes_per_open_contact",
+    "recovery_s",
+    "machine",
+}
+
+
+def test_the_broker_bench_measures_floor_faust_and_worker_on_the_same_topic(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    progress = io.StringIO()
+    result = run_kafka_bench(KafkaBenchPlan(kafka_bootstrap, contacts=300, timeout_s=180), tmp_path, progress)
+    engine = run_engine_bench(
+        BenchPlan(contacts=300, open_contacts=2000, profile=False), tmp_path / "engine.json", out=io.StringIO()
+    )
+
+    document = combined_report(engine, result, "4.4.0")
+
+    assert set(document) >= CONTRACT_KEYS
+    assert result.events > 300  # contacts plus agents, tickets, surveys and the closing watermark
+    for rate in ("floor_events_per_s", "faust_empty_events_per_s", "worker_events_per_s"):
+        assert document[rate] > 0, rate
+    assert document["ratios"]["worker"]["to_floor"] > 0
+    assert document["machine"]["kafka_version"] == "4.4.0"
+    table = format_combined(document)
+    assert "empty Faust agent" in table
+    assert "ccpulse worker" in table
+    assert "floor (aiokafka + orjson)" in progress.getvalue()
