@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also measure on this broker: the floor, an empty Faust agent and the worker (make bench starts one)",
     )
-    bench.add_argument("--kafka-contacts", type=int, default=20_000, help="contacts pre-produced for the broker runs")
+    bench.add_argument("--kafka-contacts", type=int, default=5_000, help="contacts pre-produced for the broker runs")
     bench.add_argument("--kafka-version", default="unknown", help="the broker's version, for the report")
     bench.add_argument("--report", type=Path, default=Path("build/bench.json"), help="combined JSON report (--kafka)")
     return parser

@@ -27,7 +27,11 @@ def test_the_broker_bench_measures_floor_faust_and_worker_on_the_same_topic(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     progress = io.StringIO()
-    result = run_kafka_bench(KafkaBenchPlan(kafka_bootstrap, contacts=300, timeout_s=180), tmp_path, progress)
+    result = run_kafka_bench(
+        KafkaBenchPlan(kafka_bootstrap, contacts=300, timeout_s=180, latency_rates=(50,), latency_duration_s=2),
+        tmp_path,
+        progress,
+    )
     engine = run_engine_bench(
         BenchPlan(contacts=300, open_contacts=2000, profile=False), tmp_path / "engine.json", out=io.StringIO()
     )
@@ -44,3 +48,5 @@ def test_the_broker_bench_measures_floor_faust_and_worker_on_the_same_topic(
     assert "empty Faust agent" in table
     assert "ccpulse worker" in table
     assert "floor (aiokafka + orjson)" in progress.getvalue()
+    assert result.latency["50"]["visible"] == 100  # every event produced was seen on /metrics
+    assert document["latency_p99_ms_at_1000"] is None  # not measured at 1,000/s in smoke mode

@@ -27,6 +27,8 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,10 +47,12 @@ CCPULSE = Path(sys.executable).with_name("ccpulse")
 @dataclass(frozen=True, slots=True)
 class KafkaBenchPlan:
     bootstrap: str
-    contacts: int = 20_000
+    contacts: int = 5_000
     partitions: int = 4
     seed: int = 1
     timeout_s: float = 600.0
+    latency_rates: tuple[int, ...] = (100, 1_000, 5_000)
+    latency_duration_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class KafkaBenchResult:
     worker_events_per_s: float
     worker_s: float
     worker_ready_s: float
+    latency: dict[str, Any]
 
 
 def stream(plan: KafkaBenchPlan) -> list[tuple[bytes | None, bytes]]:
@@ -175,10 +180,19 @@ def _scrape(port: int) -> dict[str, float]:
     return values
 
 
-def worker(
-    bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path, timeout_s: float
-) -> tuple[float, float]:
-    """(seconds from ready until nothing is left to read, seconds to get ready) for ``ccpulse worker``."""
+@dataclass(frozen=True, slots=True)
+class RunningWorker:
+    port: int
+    process: subprocess.Popen[bytes]
+    started_at: float
+    ready_at: float
+
+
+@contextmanager
+def _running_worker(
+    bootstrap: str, topic: str, partitions: int, workdir: Path, *, clock: str, timeout_s: float
+) -> Iterator[RunningWorker]:
+    """``ccpulse worker`` on ``topic`` with its own app id and output topics, ready; stopped on exit."""
     run = uuid.uuid4().hex[:8]
     port = _free_port()
     env = {
@@ -190,27 +204,35 @@ def worker(
         "CCPULSE_DEAD_LETTER_TOPIC": f"bench-{run}.dead-letters",
         "CCPULSE_KPI_TOPIC": f"bench-{run}.kpis",
         "CCPULSE_TOPIC_PARTITIONS": str(partitions),
-        "CCPULSE_CLOCK": "stream",
+        "CCPULSE_CLOCK": clock,
         "CCPULSE_METRICS_HOST": "127.0.0.1",
         "CCPULSE_METRICS_PORT": str(port),
         "CCPULSE_DATA_DIR": str(workdir / run),
         "CCPULSE_LOG_LEVEL": "warn",
     }
-    log = (workdir / f"worker-{run}.log").open("wb")
-    started = time.monotonic()
-    process = subprocess.Popen([str(CCPULSE), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our CLI
-    try:
-        ready_at = _wait(process, port, lambda m: m.get("ccpulse_worker_ready") == 1.0, started + timeout_s)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir / f"worker-{run}.log").open("wb") as log:
+        started = time.monotonic()
+        process = subprocess.Popen([str(CCPULSE), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our CLI
+        try:
+            ready_at = _wait(process, port, lambda m: m.get("ccpulse_worker_ready") == 1.0, started + timeout_s)
+            yield RunningWorker(port, process, started, ready_at)
+        finally:
+            _stop(process)
+
+
+def worker(
+    bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path, timeout_s: float
+) -> tuple[float, float]:
+    """(seconds from ready until nothing is left to read, seconds to get ready) for ``ccpulse worker``."""
+    with _running_worker(bootstrap, topic, partitions, workdir, clock="stream", timeout_s=timeout_s) as running:
         done_at = _wait(
-            process,
-            port,
+            running.process,
+            running.port,
             lambda m: m.get("ccpulse_events_consumed_total", 0) >= expected and m.get("lag", 1) == 0,
-            ready_at + timeout_s,
+            running.ready_at + timeout_s,
         )
-        return done_at - ready_at, ready_at - started
-    finally:
-        _stop(process)
-        log.close()
+        return done_at - running.ready_at, running.ready_at - running.started_at
 
 
 def _wait(process: subprocess.Popen[Any], port: int, condition: Any, deadline: float) -> float:
@@ -247,8 +269,13 @@ def run_kafka_bench(plan: KafkaBenchPlan, workdir: Path, progress: TextIO) -> Ka
     progress.write("bench: empty Faust agent\n")
     empty_s = faust_empty(plan.bootstrap, topic, plan.partitions, len(messages), plan.timeout_s)
     progress.write("bench: ccpulse worker (stream clock)\n")
-    workdir.mkdir(parents=True, exist_ok=True)
     worker_s, ready_s = worker(plan.bootstrap, topic, plan.partitions, len(messages), workdir, plan.timeout_s)
+    progress.write(f"bench: latency produce -> /metrics at {', '.join(map(str, plan.latency_rates))} events/s\n")
+    latencies = (
+        latency(plan.bootstrap, plan.latency_rates, plan.latency_duration_s, workdir, plan.timeout_s)
+        if plan.latency_rates
+        else {}
+    )
     n = len(messages)
     return KafkaBenchResult(
         events=n,
@@ -259,6 +286,7 @@ def run_kafka_bench(plan: KafkaBenchPlan, workdir: Path, progress: TextIO) -> Ka
         worker_events_per_s=round(n / worker_s, 1),
         worker_s=round(worker_s, 2),
         worker_ready_s=round(ready_s, 2),
+        latency=latencies,
     )
 
 
@@ -285,8 +313,8 @@ def combined_report(engine: Any, kafka: KafkaBenchResult | None, kafka_version: 
         "faust_empty_events_per_s": empty_rate,
         "worker_events_per_s": kafka.worker_events_per_s if kafka else None,
         "engine_events_per_s": engine.engine_events_per_s,
+        "latency_p99_ms_at_1000": (kafka.latency.get("1000") or {}).get("p99_ms") if kafka else None,
         # Not measured by this harness yet: left null rather than guessed.
-        "latency_p99_ms_at_1000": None,
         "bytes_per_open_contact": engine.bytes_per_open_contact,
         "recovery_s": None,
         "machine": machine,
@@ -323,11 +351,101 @@ def format_combined(document: dict[str, Any]) -> str:
         parts = given or {"to_floor": 1.0 if value else None, "to_faust_empty": None}
         lines.append(f"{name:28} {rate(value)} {ratio(parts['to_floor'])} {ratio(parts['to_faust_empty'])}")
     lines.append(f"{'memory per open contact':28} {document['bytes_per_open_contact']:>12,.0f} bytes")
-    lines.append(f"{'latency p99 at 1,000/s':28} {'not measured yet':>12}")
-    lines.append(f"{'recovery after SIGKILL':28} {'not measured yet':>12}")
+    latencies: dict[str, dict[str, Any]] = (document.get("kafka") or {}).get("latency", {})
+    for rate, numbers in latencies.items():
+        label = f"latency at {int(rate):,}/s"
+        lines.append(
+            f"{label:28} p50 {numbers['p50_ms']} ms, p95 {numbers['p95_ms']} ms, p99 {numbers['p99_ms']} ms "
+            f"({numbers['visible']:,} of {numbers['events']:,} seen)"
+        )
     machine = document["machine"]
     lines.append(
         f"machine: {machine['cores']} cores, {machine['implementation']} {machine['python']}, "
         f"Kafka {machine['kafka_version']}"
     )
     return "\n".join(lines) + "\n"
+
+
+LATENCY_QUEUE = "bench-latency"
+
+
+async def _produce_paced(bootstrap: str, topic: str, rate: float, duration_s: float, sent: list[float]) -> None:
+    """``contact.queued`` events at ``rate`` per second for ``duration_s``, time-stamped now; send times in ``sent``."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    try:
+        total = int(rate * duration_s)
+        started = time.monotonic()
+        run = uuid.uuid4().hex[:6]
+        for n in range(total):
+            due = started + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            contact = f"lat-{run}-{n}"
+            event = {
+                "event_id": f"{contact}-q", "type": "contact.queued", "ts": int(time.time() * 1000),
+                "contact_id": contact, "queue": LATENCY_QUEUE, "channel": "voice",
+            }  # fmt: skip
+            await producer.send(topic, key=contact.encode(), value=json.dumps(event))
+            sent.append(time.monotonic())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _arrivals(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "ccpulse_queue_arrivals":
+            for sample in family.samples:
+                if sample.labels.get("queue") == LATENCY_QUEUE and sample.labels.get("channel") == "voice":
+                    return sample.value
+    return 0.0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def _one_rate(
+    bootstrap: str, topic: str, port: int, rate: int, duration_s: float, timeout_s: float
+) -> list[float]:
+    """Latencies (ms) of each event produced at ``rate``: send time to the scrape that first counts it."""
+    before = await asyncio.to_thread(_arrivals, port)
+    sent: list[float] = []
+    seen_at: list[float] = []
+    producing = asyncio.create_task(_produce_paced(bootstrap, topic, rate, duration_s, sent))
+    deadline = time.monotonic() + duration_s + timeout_s
+    while time.monotonic() < deadline:
+        visible = await asyncio.to_thread(_arrivals, port)
+        now = time.monotonic()
+        while len(seen_at) < min(len(sent), int(visible - before)):
+            seen_at.append(now)
+        if producing.done() and len(seen_at) >= len(sent):
+            break
+        await asyncio.sleep(0.02)
+    await producing
+    return [(seen - produced) * 1000 for produced, seen in zip(sent, seen_at, strict=False)]
+
+
+def latency(
+    bootstrap: str, rates: tuple[int, ...], duration_s: float, workdir: Path, timeout_s: float
+) -> dict[str, Any]:
+    """Produce → visible on /metrics, per rate: p50/p95/p99 in ms, from a wall-clock worker polled every 20 ms."""
+    topic = f"bench-{uuid.uuid4().hex[:8]}.live"
+    asyncio.run(produce(bootstrap, topic, 4, []))
+    results: dict[str, Any] = {}
+    with _running_worker(bootstrap, topic, 4, workdir, clock="wall", timeout_s=timeout_s) as running:
+        for rate in rates:
+            waits_ms = asyncio.run(_one_rate(bootstrap, topic, running.port, rate, duration_s, timeout_s))
+            results[str(rate)] = {
+                "events": int(rate * duration_s),
+                "visible": len(waits_ms),
+                "p50_ms": round(percentile(waits_ms, 0.50), 1) if waits_ms else None,
+                "p95_ms": round(percentile(waits_ms, 0.95), 1) if waits_ms else None,
+                "p99_ms": round(percentile(waits_ms, 0.99), 1) if waits_ms else None,
+            }
+    return results
