@@ -352,8 +352,8 @@ def format_combined(document: dict[str, Any]) -> str:
         lines.append(f"{name:28} {rate(value)} {ratio(parts['to_floor'])} {ratio(parts['to_faust_empty'])}")
     lines.append(f"{'memory per open contact':28} {document['bytes_per_open_contact']:>12,.0f} bytes")
     latencies: dict[str, dict[str, Any]] = (document.get("kafka") or {}).get("latency", {})
-    for rate, numbers in latencies.items():
-        label = f"latency at {int(rate):,}/s"
+    for per_s, numbers in latencies.items():
+        label = f"latency at {int(per_s):,}/s"
         lines.append(
             f"{label:28} p50 {numbers['p50_ms']} ms, p95 {numbers['p95_ms']} ms, p99 {numbers['p99_ms']} ms "
             f"({numbers['visible']:,} of {numbers['events']:,} seen)"
