@@ -50,3 +50,5 @@ def test_the_broker_bench_measures_floor_faust_and_worker_on_the_same_topic(
     assert "floor (aiokafka + orjson)" in progress.getvalue()
     assert result.latency["50"]["visible"] == 100  # every event produced was seen on /metrics
     assert document["latency_p99_ms_at_1000"] is None  # not measured at 1,000/s in smoke mode
+    assert result.recovery_s > 0
+    assert "recovery after SIGKILL" in table

@@ -65,6 +65,7 @@ class KafkaBenchResult:
     worker_events_per_s: float
     worker_s: float
     worker_ready_s: float
+    recovery_s: float
     latency: dict[str, Any]
 
 
@@ -184,21 +185,19 @@ def _scrape(port: int) -> dict[str, float]:
 class RunningWorker:
     port: int
     process: subprocess.Popen[bytes]
+    env: dict[str, str]
     started_at: float
     ready_at: float
 
 
-@contextmanager
-def _running_worker(
-    bootstrap: str, topic: str, partitions: int, workdir: Path, *, clock: str, timeout_s: float
-) -> Iterator[RunningWorker]:
-    """``ccpulse worker`` on ``topic`` with its own app id and output topics, ready; stopped on exit."""
+def _worker_env(bootstrap: str, topic: str, partitions: int, workdir: Path, clock: str) -> dict[str, str]:
+    """A worker of its own (app id, output topics, data dir) on ``topic``, with a static member id."""
     run = uuid.uuid4().hex[:8]
-    port = _free_port()
-    env = {
+    return {
         **os.environ,
         "CCPULSE_KAFKA_BOOTSTRAP": bootstrap,
         "CCPULSE_APP_ID": f"ccpulse-bench-{run}",
+        "CCPULSE_GROUP_INSTANCE_ID": f"bench-{run}",
         "CCPULSE_INPUT_TOPIC": topic,
         "CCPULSE_FACTS_TOPIC": f"bench-{run}.contact-facts",
         "CCPULSE_DEAD_LETTER_TOPIC": f"bench-{run}.dead-letters",
@@ -206,33 +205,66 @@ def _running_worker(
         "CCPULSE_TOPIC_PARTITIONS": str(partitions),
         "CCPULSE_CLOCK": clock,
         "CCPULSE_METRICS_HOST": "127.0.0.1",
-        "CCPULSE_METRICS_PORT": str(port),
+        "CCPULSE_METRICS_PORT": str(_free_port()),
         "CCPULSE_DATA_DIR": str(workdir / run),
         "CCPULSE_LOG_LEVEL": "warn",
     }
+
+
+@contextmanager
+def _running_worker(env: dict[str, str], workdir: Path, timeout_s: float) -> Iterator[RunningWorker]:
+    """``ccpulse worker`` with ``env``, once ready; stopped (SIGTERM) on exit unless already gone."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with (workdir / f"worker-{run}.log").open("wb") as log:
+    port = int(env["CCPULSE_METRICS_PORT"])
+    with (workdir / f"{env['CCPULSE_APP_ID']}.log").open("ab") as log:
         started = time.monotonic()
         process = subprocess.Popen([str(CCPULSE), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our CLI
         try:
             ready_at = _wait(process, port, lambda m: m.get("ccpulse_worker_ready") == 1.0, started + timeout_s)
-            yield RunningWorker(port, process, started, ready_at)
+            yield RunningWorker(port, process, env, started, ready_at)
         finally:
             _stop(process)
 
 
+def _offered_total(port: int) -> float:
+    """Sum of today's offered over every queue and channel: a figure that must survive a restart."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "ccpulse_contacts_offered"
+        for sample in family.samples
+        if sample.labels.get("window") == "today" and sample.labels.get("channel") == "all"
+    )
+
+
 def worker(
     bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path, timeout_s: float
-) -> tuple[float, float]:
-    """(seconds from ready until nothing is left to read, seconds to get ready) for ``ccpulse worker``."""
-    with _running_worker(bootstrap, topic, partitions, workdir, clock="stream", timeout_s=timeout_s) as running:
+) -> tuple[float, float, float]:
+    """For ``ccpulse worker`` on the stream clock: seconds from ready until nothing is left to read,
+    seconds to get ready, and seconds from a SIGKILL until a new process serves the same numbers again."""
+    env = _worker_env(bootstrap, topic, partitions, workdir, "stream")
+    with _running_worker(env, workdir, timeout_s) as running:
         done_at = _wait(
             running.process,
             running.port,
             lambda m: m.get("ccpulse_events_consumed_total", 0) >= expected and m.get("lag", 1) == 0,
             running.ready_at + timeout_s,
         )
-        return done_at - running.ready_at, running.ready_at - running.started_at
+        offered = _offered_total(running.port)
+        running.process.send_signal(signal.SIGKILL)
+        running.process.wait()
+        killed_at = time.monotonic()
+    with _running_worker(env, workdir, timeout_s) as restarted:
+        _wait(
+            restarted.process,
+            restarted.port,
+            lambda _: _offered_total(restarted.port) == offered,
+            restarted.ready_at + timeout_s,
+        )
+        recovered_at = time.monotonic()
+    return done_at - running.ready_at, running.ready_at - running.started_at, recovered_at - killed_at
 
 
 def _wait(process: subprocess.Popen[Any], port: int, condition: Any, deadline: float) -> float:
@@ -269,7 +301,9 @@ def run_kafka_bench(plan: KafkaBenchPlan, workdir: Path, progress: TextIO) -> Ka
     progress.write("bench: empty Faust agent\n")
     empty_s = faust_empty(plan.bootstrap, topic, plan.partitions, len(messages), plan.timeout_s)
     progress.write("bench: ccpulse worker (stream clock)\n")
-    worker_s, ready_s = worker(plan.bootstrap, topic, plan.partitions, len(messages), workdir, plan.timeout_s)
+    worker_s, ready_s, recovery_s = worker(
+        plan.bootstrap, topic, plan.partitions, len(messages), workdir, plan.timeout_s
+    )
     progress.write(f"bench: latency produce -> /metrics at {', '.join(map(str, plan.latency_rates))} events/s\n")
     latencies = (
         latency(plan.bootstrap, plan.latency_rates, plan.latency_duration_s, workdir, plan.timeout_s)
@@ -286,6 +320,7 @@ def run_kafka_bench(plan: KafkaBenchPlan, workdir: Path, progress: TextIO) -> Ka
         worker_events_per_s=round(n / worker_s, 1),
         worker_s=round(worker_s, 2),
         worker_ready_s=round(ready_s, 2),
+        recovery_s=round(recovery_s, 2),
         latency=latencies,
     )
 
@@ -314,9 +349,8 @@ def combined_report(engine: Any, kafka: KafkaBenchResult | None, kafka_version: 
         "worker_events_per_s": kafka.worker_events_per_s if kafka else None,
         "engine_events_per_s": engine.engine_events_per_s,
         "latency_p99_ms_at_1000": (kafka.latency.get("1000") or {}).get("p99_ms") if kafka else None,
-        # Not measured by this harness yet: left null rather than guessed.
         "bytes_per_open_contact": engine.bytes_per_open_contact,
-        "recovery_s": None,
+        "recovery_s": kafka.recovery_s if kafka else None,
         "machine": machine,
         "ratios": {
             "worker": ratios(kafka.worker_events_per_s if kafka else None),
@@ -357,6 +391,10 @@ def format_combined(document: dict[str, Any]) -> str:
         lines.append(
             f"{label:28} p50 {numbers['p50_ms']} ms, p95 {numbers['p95_ms']} ms, p99 {numbers['p99_ms']} ms "
             f"({numbers['visible']:,} of {numbers['events']:,} seen)"
+        )
+    if document["recovery_s"] is not None:
+        lines.append(
+            f"{'recovery after SIGKILL':28} {document['recovery_s']:>12.1f} s to the same numbers (static member)"
         )
     machine = document["machine"]
     lines.append(
@@ -438,7 +476,7 @@ def latency(
     topic = f"bench-{uuid.uuid4().hex[:8]}.live"
     asyncio.run(produce(bootstrap, topic, 4, []))
     results: dict[str, Any] = {}
-    with _running_worker(bootstrap, topic, 4, workdir, clock="wall", timeout_s=timeout_s) as running:
+    with _running_worker(_worker_env(bootstrap, topic, 4, workdir, "wall"), workdir, timeout_s) as running:
         for rate in rates:
             waits_ms = asyncio.run(_one_rate(bootstrap, topic, running.port, rate, duration_s, timeout_s))
             results[str(rate)] = {
