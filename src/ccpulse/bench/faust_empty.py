@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
                 sys.stdout.flush()  # the harness reads this line, then stops the process with SIGTERM
 
     app.agent(topic, name="count")(count)
-    worker = faust.Worker(app, loop=loop, loglevel="warning", quiet=True)
+    # Faust sends stdout to its log by default; the result line must reach the harness.
+    worker = faust.Worker(app, loop=loop, loglevel="warning", quiet=True, redirect_stdouts=False)
     tune_gc_for_streaming()
     worker.execute_from_commandline()  # runs until SIGTERM, then exits the process
 
