@@ -134,11 +134,12 @@ def faust_empty(bootstrap: str, topic: str, partitions: int, expected: int, time
         sys.executable, "-m", "ccpulse.bench.faust_empty", "--broker", bootstrap, "--topic", topic,
         "--expect", str(expected), "--partitions", str(partitions),
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603 - our own module
-    try:
-        line = _read_line(process, timeout_s)
-    finally:
-        _stop(process)
+    # The context closes the pipe; _stop ends the process first.
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:  # noqa: S603 - our own module
+        try:
+            line = _read_line(process, timeout_s)
+        finally:
+            _stop(process)
     # Faust's terminal handling may put control sequences before the JSON on the same line.
     return float(json.loads(line[line.index("{") :])["elapsed_s"])
 
