@@ -66,7 +66,7 @@ class KafkaBenchResult:
     worker_events_per_s: float
     worker_s: float
     worker_ready_s: float
-    recovery_s: float
+    recovery_s: float | None
     latency: dict[str, Any]
 
 
@@ -242,7 +242,7 @@ def _offered_total(port: int) -> float:
 
 def worker(
     bootstrap: str, topic: str, partitions: int, expected: int, workdir: Path, timeout_s: float
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float | None]:
     """For ``ccpulse worker`` on the stream clock: seconds from ready until nothing is left to read,
     seconds to get ready, and seconds from a SIGKILL until a new process serves the same numbers again."""
     env = _worker_env(bootstrap, topic, partitions, workdir, "stream")
@@ -257,15 +257,23 @@ def worker(
         running.process.send_signal(signal.SIGKILL)
         running.process.wait()
         killed_at = time.monotonic()
+    recovery_s: float | None = None
     with _running_worker(env, workdir, timeout_s) as restarted:
-        _wait(
-            restarted.process,
-            restarted.port,
-            lambda _: _offered_total(restarted.port) == offered,
-            restarted.ready_at + timeout_s,
-        )
-        recovered_at = time.monotonic()
-    return done_at - running.ready_at, running.ready_at - running.started_at, recovered_at - killed_at
+        try:
+            _wait(
+                restarted.process,
+                restarted.port,
+                lambda _: _offered_total(restarted.port) == offered,
+                restarted.ready_at + timeout_s,
+            )
+            recovery_s = time.monotonic() - killed_at
+        except RuntimeError:
+            # Reported, not raised: the bench measures; the fault tests judge correctness.
+            sys.stderr.write(
+                f"bench: after SIGKILL the restarted worker served {_offered_total(restarted.port):,.0f} offered "
+                f"contacts today, not {offered:,.0f}, within {timeout_s:.0f} s; recovery not measured\n"
+            )
+    return done_at - running.ready_at, running.ready_at - running.started_at, recovery_s
 
 
 def _wait(process: subprocess.Popen[Any], port: int, condition: Any, deadline: float) -> float:
@@ -321,7 +329,7 @@ def run_kafka_bench(plan: KafkaBenchPlan, workdir: Path, progress: TextIO) -> Ka
         worker_events_per_s=round(n / worker_s, 1),
         worker_s=round(worker_s, 2),
         worker_ready_s=round(ready_s, 2),
-        recovery_s=round(recovery_s, 2),
+        recovery_s=None if recovery_s is None else round(recovery_s, 2),
         latency=latencies,
     )
 
