@@ -28,7 +28,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccpulse.codec import json
@@ -169,11 +170,16 @@ def _stop(process: subprocess.Popen[Any]) -> None:
             process.wait()
 
 
-def _scrape(port: int) -> dict[str, float]:
+def _families(port: int) -> Iterable[Metric]:
+    """The metric families a worker serves now."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
+    return text_string_to_metric_families(text)
+
+
+def _scrape(port: int) -> dict[str, float]:
     values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
+    for family in _families(port):
         for sample in family.samples:
             if sample.name == "ccpulse_consumer_lag_messages":
                 values["lag"] = values.get("lag", 0.0) + sample.value
@@ -229,11 +235,9 @@ def _running_worker(env: dict[str, str], workdir: Path, timeout_s: float) -> Ite
 
 def _offered_total(port: int) -> float:
     """Sum of today's offered over every queue and channel: a figure that must survive a restart."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
     return sum(
         sample.value
-        for family in text_string_to_metric_families(text)
+        for family in _families(port)
         if family.name == "ccpulse_contacts_offered"
         for sample in family.samples
         if sample.labels.get("window") == "today" and sample.labels.get("channel") == "all"
@@ -442,9 +446,7 @@ async def _produce_paced(bootstrap: str, topic: str, rate: float, duration_s: fl
 
 
 def _arrivals(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
+    for family in _families(port):
         if family.name == "ccpulse_queue_arrivals":
             for sample in family.samples:
                 if sample.labels.get("queue") == LATENCY_QUEUE and sample.labels.get("channel") == "voice":
