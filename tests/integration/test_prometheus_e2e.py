@@ -87,6 +87,16 @@ def value(server: Any, expr: str) -> float | None:
     return result[0][1] if len(result) == 1 else None
 
 
+def values_reach(server: Any, wanted: dict[str, float]) -> bool:
+    """All recorded series at their wanted values in one poll.
+
+    Prometheus commits each recording rule's result separately within a group
+    evaluation, so a query may see one rule's new sample beside another's
+    previous one; the test therefore waits for the pair, not one then the other.
+    """
+    return all(value(server, expr) == expected for expr, expected in wanted.items())
+
+
 def sl_alert_state(server: Any) -> str | None:
     for alert in server.alerts():
         if alert["labels"].get("alertname") == ALERT and alert["labels"].get("queue") == QUEUE:
@@ -114,14 +124,12 @@ def test_recording_rules_and_the_service_level_alert_follow_the_worker(
         produce(kafka_bootstrap, topic, [(None, record) for record in records])
 
     play(0, 16, wait_s=10)
-    wait_until(lambda: value(server, sl) == 1.0, "SL 1.0 in phase 1", server)
-    assert value(server, asa) == 10.0
-    assert value(server, f"ccpulse:abandonment:ratio{{{SELECTOR}}}") == 0.0
+    abandonment = f"ccpulse:abandonment:ratio{{{SELECTOR}}}"
+    wait_until(lambda: values_reach(server, {sl: 1.0, asa: 10.0, abandonment: 0.0}), "SL 1.0, ASA 10 s", server)
     assert sl_alert_state(server) is None
 
     play(16, 34, wait_s=60)
-    wait_until(lambda: value(server, sl) == 0.0, "SL 0.0 in phase 2", server)
-    assert value(server, asa) == 60.0
+    wait_until(lambda: values_reach(server, {sl: 0.0, asa: 60.0}), "SL 0.0, ASA 60 s in phase 2", server)
     offered = value(server, f"ccpulse:contacts_offered:sum{{{SELECTOR}}}")
     assert offered is not None
     assert offered >= 10  # the alert's volume guard
@@ -140,5 +148,5 @@ def test_recording_rules_and_the_service_level_alert_follow_the_worker(
     assert QUEUE in alert["annotations"]["summary"]
 
     play(34, 52, wait_s=10)
-    wait_until(lambda: value(server, sl) == 1.0, "SL 1.0 in phase 3", server)
+    wait_until(lambda: values_reach(server, {sl: 1.0, asa: 10.0}), "SL 1.0, ASA 10 s in phase 3", server)
     wait_until(lambda: sl_alert_state(server) is None, "the SL alert resolving", server)

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccpulse.domain.aggregates import (
+    LongestWaits,
     QueueAggregate,
     cumulative_counts,
     merge,
@@ -682,8 +683,10 @@ items: st.SearchStrategy[Item] = st.one_of(
 item_lists = st.lists(items, max_size=20)
 
 
-def fold(items_: Iterable[Item], agg: QueueAggregate | None = None, sign: int = 1) -> QueueAggregate:
-    """Apply each item in full (agent spans with their whole duration)."""
+def fold(
+    items_: Iterable[Item], agg: QueueAggregate | None = None, sign: int = 1, longest: LongestWaits | None = None
+) -> QueueAggregate:
+    """Apply each item in full (agent spans with their whole duration); ``longest`` keeps the maxima exact."""
     agg = empty() if agg is None else agg
     for item in items_:
         if isinstance(item, AgentStateFact):
@@ -692,6 +695,8 @@ def fold(items_: Iterable[Item], agg: QueueAggregate | None = None, sign: int = 
             agg.add_fcr_result(repeat=item.repeat, sign=sign)
         else:
             agg.add_fact(item, CONFIG, sign=sign)
+            if longest is not None and isinstance(item, QueueOutcomeFact):
+                longest.fold(item, CONFIG, agg, sign)
     return agg
 
 
@@ -762,6 +767,46 @@ def test_retracting_some_facts_leaves_exactly_the_others(
     assert agg.max_wait_abandoned_ms >= expected.max_wait_abandoned_ms
     if expected.answered == 0:
         assert agg.max_wait_answered_ms == 0
+
+
+@property_settings
+@given(st.data(), item_lists, item_lists)
+def test_with_its_longest_waits_a_retraction_leaves_exactly_the_others_maxima_included(
+    data: st.DataObject, kept: list[Item], wrong: list[Item]
+) -> None:
+    longest = LongestWaits()
+    agg = fold(data.draw(st.permutations(kept + wrong)), longest=longest)
+    fold(data.draw(st.permutations(wrong)), agg, sign=-1, longest=longest)
+
+    assert agg == fold(kept)
+
+
+def test_longest_waits_fall_back_to_the_next_longest_when_the_longest_is_retracted() -> None:
+    # Answered 10 s, 45 s, 45 s and 30 s; retract one 45 s: still 45 s; the other: 30 s; then 30 s: 10 s.
+    agg, longest = empty(), LongestWaits()
+    waits_ms = (10_000, 45_000, 45_000, 30_000)
+    fold([outcome(QueueOutcome.ANSWERED, w) for w in waits_ms], agg, longest=longest)
+    assert agg.max_wait_answered_ms == 45_000
+    for retracted_ms, longest_left_ms in ((45_000, 45_000), (45_000, 30_000), (30_000, 10_000), (10_000, 0)):
+        fold([outcome(QueueOutcome.ANSWERED, retracted_ms)], agg, sign=-1, longest=longest)
+        assert agg.max_wait_answered_ms == longest_left_ms
+    assert agg.is_empty()
+    assert len(longest) == 0
+
+
+def test_longest_waits_leave_short_abandons_and_flow_outs_out_of_the_abandoned_maximum() -> None:
+    # Short abandon threshold 5 s (inclusive): a 5 s abandon and a 300 s flow-out never set the maximum.
+    agg, longest = empty(), LongestWaits()
+    facts = [
+        outcome(QueueOutcome.ABANDONED, 18_000),
+        outcome(QueueOutcome.ABANDONED, 40_000),
+        outcome(QueueOutcome.ABANDONED, 5_000),
+        outcome(QueueOutcome.FLOWED_OUT, 300_000),
+    ]
+    fold(facts, agg, longest=longest)
+    assert (agg.max_wait_abandoned_ms, len(longest)) == (40_000, 2)
+    fold([facts[1], facts[2], facts[3]], agg, sign=-1, longest=longest)
+    assert (agg.max_wait_abandoned_ms, agg.abandoned, agg.short_abandoned, agg.flowed_out) == (18_000, 1, 0, 0)
 
 
 @property_settings

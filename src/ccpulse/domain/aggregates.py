@@ -24,10 +24,12 @@ Representation
   fact that out-of-order events proved wrong, see
   :class:`ccpulse.domain.changes.FactChanges`). Retracting exactly undoes
   applying for every counter and sum. The two maxima (``max_wait_*_ms``) cannot
-  be undone in general: a retraction leaves them as they are, except that they
-  return to 0 when their count returns to 0. After a retraction they are
-  therefore an upper bound of the true maximum (never lower), and
-  ``add x; retract x`` is still the identity.
+  be undone from the aggregate alone: a retraction leaves them as they are,
+  except that they return to 0 when their count returns to 0, so on its own an
+  aggregate's maximum after a retraction is an upper bound (never lower). Bucket
+  owners that retract keep a :class:`LongestWaits` beside each bucket and write
+  its exact maximum back (the queue view does), so published maxima and the
+  percentiles they cap are the same for every order of the same facts.
 - **Short abandons** (abandoned with wait <= ``short_abandon_ms``; 0 disables)
   are counted in ``short_abandoned`` (and ``sum_wait_short_abandoned_ms``) and
   nowhere else: not in ``abandoned``, ``abandoned_within``, the abandoned
@@ -239,8 +241,7 @@ class QueueAggregate:
             elif self.answered == 0:
                 self.max_wait_answered_ms = 0
         elif outcome is QueueOutcome.ABANDONED:
-            short_abandon_ms = config.short_abandon_ms
-            if short_abandon_ms > 0 and wait_ms <= short_abandon_ms:
+            if is_short_abandon(wait_ms, config):
                 self.short_abandoned += sign
                 self.sum_wait_short_abandoned_ms += sign * wait_ms
                 return
@@ -396,6 +397,53 @@ class QueueAggregate:
             theirs: list[int] = getattr(other, name)
             for i, value in enumerate(theirs):
                 mine[i] += value
+
+
+def is_short_abandon(wait_ms: int, config: QueueConfig) -> bool:
+    """An abandon this quick counts only in ``short_abandoned`` (``short_abandon_ms`` 0 disables)."""
+    short_abandon_ms = config.short_abandon_ms
+    return short_abandon_ms > 0 and wait_ms <= short_abandon_ms
+
+
+class LongestWaits:
+    """The answered and (non-short) abandoned waits of one bucket, as wait -> count, for exact maxima.
+
+    An aggregate alone cannot undo a maximum when the longest wait is
+    retracted; this multiset can: :meth:`fold` writes the exact maximum of
+    what is left back into the bucket's aggregate. One entry per distinct wait
+    in milliseconds, dropped when its count returns to 0.
+    """
+
+    __slots__ = ("_abandoned", "_answered")
+
+    def __init__(self) -> None:
+        self._answered: dict[int, int] = {}
+        self._abandoned: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._answered) + len(self._abandoned)
+
+    def fold(self, fact: QueueOutcomeFact, config: QueueConfig, aggregate: QueueAggregate, sign: int) -> None:
+        """Count ``fact``'s wait (sign +1) or uncount it (-1), after ``aggregate.add_outcome`` did the same."""
+        wait_ms = fact.outcome_ts_ms - fact.queued_ts_ms
+        if fact.outcome is QueueOutcome.ANSWERED:
+            waits = self._answered
+        elif fact.outcome is QueueOutcome.ABANDONED and not is_short_abandon(wait_ms, config):
+            waits = self._abandoned
+        else:
+            return
+        count = waits.get(wait_ms, 0) + sign
+        if count > 0:
+            waits[wait_ms] = count
+        else:
+            waits.pop(wait_ms, None)
+        if sign > 0:
+            return  # add_outcome already took the larger
+        longest_ms = max(waits, default=0)
+        if waits is self._answered:
+            aggregate.max_wait_answered_ms = longest_ms
+        else:
+            aggregate.max_wait_abandoned_ms = longest_ms
 
 
 def _count_within(counts: list[int], thresholds_ms: tuple[int, ...], wait_ms: int, sign: int) -> None:

@@ -99,7 +99,7 @@ def avg_wait_abandoned_s(agg: QueueAggregate) -> float | None:
 
 
 def max_wait_answered_s(agg: QueueAggregate) -> float | None:
-    """Longest answered wait in seconds (after a retraction, an upper bound; see aggregates)."""
+    """Longest answered wait in seconds (exact in a queue view's windows; see ``LongestWaits``)."""
     return None if agg.answered <= 0 else agg.max_wait_answered_ms / MS_PER_S
 
 

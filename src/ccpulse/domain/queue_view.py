@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from ccpulse.domain.age_index import AgeIndex
-from ccpulse.domain.aggregates import QueueAggregate, split_span_ms
+from ccpulse.domain.aggregates import LongestWaits, QueueAggregate, split_span_ms
 from ccpulse.domain.erlang import StaffingAdvice, staffing_advice
 from ccpulse.domain.events import AgentState, Channel
 from ccpulse.domain.facts import (
@@ -118,6 +118,8 @@ class QueueView:
         bucket_ms = self.config.windows.bucket_ms
         self._buckets: dict[tuple[str, str, int], QueueAggregate] = {}
         self._agent_buckets: dict[tuple[str, int], QueueAggregate] = {}
+        # Beside the buckets that hold queue outcomes: their waits, so maxima stay exact under retraction.
+        self._longest_waits: dict[tuple[str, str, int], LongestWaits] = {}
         self._bucket_ages = AgeIndex[tuple[str, str, int]](bucket_ms)
         self._agent_bucket_ages = AgeIndex[tuple[str, int]](bucket_ms)
         # (queue, channel) -> {stint fact id: queued_ts_ms}: stints arrived, finished, and waiting (the difference)
@@ -227,8 +229,16 @@ class QueueView:
         if fact.queue is None or fact.channel is None:
             return  # a survey nobody could attribute: counted by the inbox, not by a queue
         aggregate = self._bucket(fact.queue, fact.channel.value, ts_ms)
-        if aggregate is not None:
-            aggregate.add_fact(fact, self.queue_config(fact.queue), sign=sign)
+        if aggregate is None:
+            return
+        config = self.queue_config(fact.queue)
+        aggregate.add_fact(fact, config, sign=sign)
+        if isinstance(fact, QueueOutcomeFact):
+            key = (fact.queue, fact.channel.value, bucket_start_ms(ts_ms, self.config.windows.bucket_ms))
+            longest = self._longest_waits.get(key)
+            if longest is None:
+                longest = self._longest_waits[key] = LongestWaits()
+            longest.fold(fact, config, aggregate, sign)
 
     def _count_agent_time(self, fact: AgentStateFact, sign: int, only_queue: str | None) -> None:
         bucket_ms = self.config.windows.bucket_ms
@@ -344,6 +354,7 @@ class QueueView:
         horizon_ms = now_ms - self.config.retention_ms
         for key in self._bucket_ages.pop_older_than(horizon_ms):
             del self._buckets[key]
+            self._longest_waits.pop(key, None)
         for agent_key in self._agent_bucket_ages.pop_older_than(horizon_ms):
             del self._agent_buckets[agent_key]
         for stints in (*self._arrived.values(), *self._finished.values()):
