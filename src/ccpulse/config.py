@@ -55,6 +55,10 @@ class Settings:
     # "stream": they follow event time, the slowest partition's (replays of history).
     clock: str = "wall"
     kpi_publish_interval_s: float = 5.0  # open windows: at most one KPI row per window per interval
+    # Input is taken in batches of up to this many events, or what arrived within
+    # batch_max_wait_ms; the internal stages then exchange one message per partition per batch.
+    batch_max_events: int = 1000
+    batch_max_wait_ms: int = 20
     retention_hours: int = 48  # late events update windows this far back; older ones are dead-lettered
     max_future_skew_s: int = 300  # events further ahead of the wall clock are dead-lettered
     # Key of the keyed hash (HMAC-SHA256) that replaces customer ids for repeat-contact (FCR)
@@ -100,6 +104,8 @@ class Settings:
         )
         _check(self.clock in CLOCKS, "clock", f"must be one of {', '.join(CLOCKS)}")
         _check(0.1 <= self.kpi_publish_interval_s <= 3600, "kpi_publish_interval_s", "must be between 0.1 and 3600")
+        _check(1 <= self.batch_max_events <= 100_000, "batch_max_events", "must be between 1 and 100000")
+        _check(1 <= self.batch_max_wait_ms <= 10_000, "batch_max_wait_ms", "must be between 1 and 10000")
         _check(24 <= self.retention_hours <= 24 * 31, "retention_hours", "must be between 24 and 744 (today's window)")
         _check(0 <= self.max_future_skew_s <= 86_400, "max_future_skew_s", "must be between 0 and 86400")
         _check(1 <= self.metrics_max_queues <= 100_000, "metrics_max_queues", "must be between 1 and 100000")
@@ -201,6 +207,8 @@ _FIELD_TYPES: dict[str, type[Any]] = {
     "group_instance_id": str,
     "clock": str,
     "kpi_publish_interval_s": float,
+    "batch_max_events": int,
+    "batch_max_wait_ms": int,
     "retention_hours": int,
     "max_future_skew_s": int,
     "customer_hash_key": str,

@@ -29,11 +29,12 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from prometheus_client import CollectorRegistry
 
+from ccpulse.codec.batches import encode_batch, partition_for_key, split_batch
 from ccpulse.codec.events import InvalidEvent, RejectReason, decode_event, encode_event
 from ccpulse.codec.outputs import fact_record, fact_record_key
 from ccpulse.codec.stage_records import (
@@ -49,13 +50,21 @@ from ccpulse.codec.stage_records import (
 from ccpulse.config import Settings
 from ccpulse.domain.contacts import ContactRules
 from ccpulse.domain.engine import hash_customer_id
-from ccpulse.domain.entities import Delete, EntityRules, Upsert, entity_key, process_event
-from ccpulse.domain.events import WatermarkEvent
+from ccpulse.domain.entities import (
+    Delete,
+    EntityRules,
+    EntityState,
+    QueueChange,
+    Upsert,
+    entity_key,
+    process_event,
+)
 from ccpulse.domain.fact_store import FactStore, LiveFact, RowWrite
 from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.kpi_publisher import KpiPublisher
 from ccpulse.runtime.producer_buffer import CcpulseFaustApp
+from ccpulse.runtime.topics import entity_topic_name, queue_topic_name
 from ccpulse.telemetry.metrics import ConsumerLagCollector, KpiCollector, MetricsLimits, SelfMetrics
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,7 @@ logger = logging.getLogger(__name__)
 CLOCK_BROADCAST_INTERVAL_S = 1.0
 REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between sweeps of rows older than the retention
 CLOCK_ROW_PREFIX = "~clock|"  # fact rows start with a digit (see fact_row_key)
+BATCH_KEY = b"~batch"  # internal batches go to an explicit partition; the key only names them
 
 
 def fact_row_key(queue: str, key: str) -> str:
@@ -70,12 +80,10 @@ def fact_row_key(queue: str, key: str) -> str:
     return f"{len(queue)}:{queue}|{key}"
 
 
-def entity_topic_name(settings: Settings) -> str:
-    return f"{settings.app_id}-entity-events"
-
-
-def queue_topic_name(settings: Settings) -> str:
-    return f"{settings.app_id}-queue-changes"
+def _stage_rows(rows: dict[str, RowWrite], writes: list[RowWrite]) -> None:
+    """Collect a batch's row writes so each table row is written once, with its last value."""
+    for write in writes:
+        rows[fact_row_key(write.queue, write.key)] = write
 
 
 @dataclass
@@ -199,40 +207,55 @@ class CcpulseApp:
     # -- stage 0: input ------------------------------------------------------------
 
     async def ingest(self, stream: faust.StreamT[bytes]) -> None:
-        """Input topic: validate, dead-letter what cannot be applied, re-key the rest by entity."""
-        retention_ms = self.settings.retention_hours * HOUR_MS
-        skew_ms = self.settings.max_future_skew_s * 1000
-        async for event in stream.events():
-            message = event.message
-            self.metrics.events_consumed.inc()
-            now_s = time.time()
-            self.metrics.last_processed_time.set(now_s)
-            if await self._rewound_past_a_skip(message):
-                continue
-            try:
-                if event.value is None:
-                    raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
-                decoded = decode_event(event.value)
-                if decoded.ts_ms > now_s * 1000 + skew_ms:
-                    raise InvalidEvent(RejectReason.FUTURE, f"event time is more than {skew_ms // 1000} s ahead")
-                partition_ms = self.input_stream_ms.get(message.partition)
-                if partition_ms is not None and decoded.ts_ms < partition_ms - retention_ms:
-                    raise InvalidEvent(RejectReason.LATE, "event time is older than the retention allows")
-            except InvalidEvent as error:
-                await self._dead_letter(message, event.value, error)
-                continue
-            if partition_ms is None or decoded.ts_ms > partition_ms:
-                self.input_stream_ms[message.partition] = decoded.ts_ms
+        """Input topic: validate, dead-letter what cannot be applied, re-key the rest by entity.
+
+        Input is taken in batches (``batch_max_events`` or what arrived within
+        ``batch_max_wait_ms``); each batch leaves as one message per entity
+        partition (:mod:`ccpulse.codec.batches`), in input order. Faust acks a
+        batch's input only after this body has sent it on.
+        """
+        settings = self.settings
+        within_s = settings.batch_max_wait_ms / 1000
+        batches = cast(Any, stream).take_events(settings.batch_max_events, within=within_s)  # not in StreamT
+        async for events in batches:
+            self.metrics.events_consumed.inc(len(events))
+            self.metrics.last_processed_time.set(time.time())
+            outgoing: dict[int, list[bytes]] = {}
+            for event in events:
+                if not await self._rewound_past_a_skip(event.message):
+                    await self._route_input(event.message, event.value, outgoing)
+            if self.input_stream_ms:
                 self.metrics.note_event_time(max(self.input_stream_ms.values()) / 1000)
-            elif decoded.ts_ms < partition_ms:
-                self.metrics.out_of_order.inc()
-            key = entity_key(decoded)
-            value = encode_event(decoded)
-            if key is None:  # a watermark moves every entity partition's stream time
-                for partition in range(self.settings.topic_partitions):
-                    await self.entity_topic.send(key=b"~watermark", value=value, partition=partition)
-            else:
-                await self.entity_topic.send(key=key.encode(), value=value)
+            for partition, records in sorted(outgoing.items()):
+                await self.entity_topic.send(key=BATCH_KEY, value=encode_batch(records), partition=partition)
+
+    async def _route_input(self, message: Any, value: bytes | None, outgoing: dict[int, list[bytes]]) -> None:
+        """Check one input message; add it, canonically encoded, to its entity partition's batch."""
+        try:
+            if value is None:
+                raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
+            decoded = decode_event(value)
+            skew_ms = self.settings.max_future_skew_s * 1000
+            if decoded.ts_ms > time.time() * 1000 + skew_ms:
+                raise InvalidEvent(RejectReason.FUTURE, f"event time is more than {skew_ms // 1000} s ahead")
+            partition_ms = self.input_stream_ms.get(message.partition)
+            if partition_ms is not None and decoded.ts_ms < partition_ms - self.settings.retention_hours * HOUR_MS:
+                raise InvalidEvent(RejectReason.LATE, "event time is older than the retention allows")
+        except InvalidEvent as error:
+            await self._dead_letter(message, value, error)
+            return
+        if partition_ms is None or decoded.ts_ms > partition_ms:
+            self.input_stream_ms[message.partition] = decoded.ts_ms
+        elif decoded.ts_ms < partition_ms:
+            self.metrics.out_of_order.inc()
+        key = entity_key(decoded)
+        encoded = encode_event(decoded)
+        if key is None:  # a watermark moves every entity partition's stream time
+            for partition in range(self.settings.topic_partitions):
+                outgoing.setdefault(partition, []).append(encoded)
+        else:
+            partition = partition_for_key(key.encode(), self.settings.topic_partitions)
+            outgoing.setdefault(partition, []).append(encoded)
 
     async def _rewound_past_a_skip(self, message: Any) -> bool:
         """True if the consumer skipped offsets before ``message``; it is then rewound to the first one.
@@ -339,31 +362,56 @@ class CcpulseApp:
     # -- stage 1: entities ---------------------------------------------------------
 
     async def fold_entities(self, stream: faust.StreamT[bytes]) -> None:
-        """One entity per key: fold the event into its row, send what changed to the queue stage."""
+        """One entity per key: fold each event into its row, send what changed to the queue stage.
+
+        A message is a batch of events of this partition (or, as older versions
+        sent them, one event keyed by its entity). Each row touched is written
+        once per batch, and the changes leave as one message per queue partition.
+        """
         async for event in stream.events():
             if await self._rewound_past_a_skip(event.message):
                 continue
             partition = event.message.partition
-            decoded = decode_event(event.value)  # written by ingest: valid by construction
-            if not isinstance(decoded, WatermarkEvent):
-                key = event.key.decode()
-                row, changes, duplicate = process_event(
-                    key, entity_state_from_dict(self.entities.get(key)), decoded, self.rules
-                )
-                if duplicate:
-                    self.metrics.duplicates.inc()
-                    logger.info("duplicate %s of %s: resynced (%d changes)", decoded.event_id, key, len(changes))
-                else:
-                    document = entity_state_to_dict(row)
-                    document["p"] = partition
-                    self.entities[key] = document
-                for change in changes:
-                    await self.queue_topic.send(key=change.queue.encode(), value=queue_change_to_json(change))
+            outgoing, latest_ms = self._fold_entity_batch(partition, split_batch(event.value))
+            for queue_partition, records in sorted(outgoing.items()):
+                await self.queue_topic.send(key=BATCH_KEY, value=encode_batch(records), partition=queue_partition)
             # After the changes are sent: a clock must never overtake the facts it covers.
-            if decoded.ts_ms > self.entity_stream_ms.get(partition, -(2**62)):
-                self.entity_stream_ms[partition] = decoded.ts_ms
+            if latest_ms is not None and latest_ms > self.entity_stream_ms.get(partition, -(2**62)):
+                self.entity_stream_ms[partition] = latest_ms
                 self.clocks_to_send.add(partition)
-                self._reap_entities(partition, decoded.ts_ms)
+                self._reap_entities(partition, latest_ms)
+
+    def _fold_entity_batch(self, partition: int, records: list[bytes]) -> tuple[dict[int, list[bytes]], int | None]:
+        """Fold a batch into the rows; return the change records per queue partition and the latest event time."""
+        states: dict[str, EntityState] = {}
+        changed: set[str] = set()
+        outgoing: dict[int, list[bytes]] = {}
+        latest_ms: int | None = None
+        for raw in records:
+            decoded = decode_event(raw)  # written by ingest: valid by construction
+            if latest_ms is None or decoded.ts_ms > latest_ms:
+                latest_ms = decoded.ts_ms
+            key = entity_key(decoded)
+            if key is None:  # a watermark: it only moves the stream time
+                continue
+            state = states.get(key)
+            if state is None:
+                state = entity_state_from_dict(self.entities.get(key))
+            row, changes, duplicate = process_event(key, state, decoded, self.rules)
+            if duplicate:
+                self.metrics.duplicates.inc()
+                logger.info("duplicate %s of %s: resynced (%d changes)", decoded.event_id, key, len(changes))
+            else:
+                states[key] = row
+                changed.add(key)
+            for change in changes:
+                queue_partition = partition_for_key(change.queue.encode(), self.settings.topic_partitions)
+                outgoing.setdefault(queue_partition, []).append(queue_change_to_json(change))
+        for key in changed:
+            document = entity_state_to_dict(states[key])
+            document["p"] = partition
+            self.entities[key] = document
+        return outgoing, latest_ms
 
     def _reap_entities(self, partition: int, stream_ms: int) -> None:
         """Forget rows of this partition untouched for longer than the retention (from its own events)."""
@@ -391,35 +439,51 @@ class CcpulseApp:
     # -- stage 2: queues -------------------------------------------------------------
 
     async def fold_queues(self, stream: faust.StreamT[bytes]) -> None:
-        """Facts keyed by queue: keep the live ones, update the view, publish the facts topic."""
+        """Facts keyed by queue: keep the live ones, update the view, publish the facts topic.
+
+        A message is a batch of changes and clocks for this partition (or one
+        record, as older versions sent them). Each table row is written once
+        per batch, with its last value.
+        """
         async for event in stream.events():
             if await self._rewound_past_a_skip(event.message):
                 continue
             partition = event.message.partition
             state = self._partition(partition)
-            record = decode_queue_record(event.value)
-            if isinstance(record, SourceClock):
-                self._observe_clock(partition, state, record)
-                continue
-            writes = state.store.apply(record)
-            self._persist(partition, writes)
-            # Every upsert and delete goes out even when the store already had it:
-            # a redelivery after a crash may be the one whose output was lost.
-            if isinstance(record, Upsert):
-                await self.facts_topic.send(
-                    key=fact_record_key(record.queue, record.key),
-                    value=fact_record(record.queue, record.key, record.entity, record.fact),
-                )
-            elif isinstance(record, Delete):
-                await self.facts_topic.send(key=fact_record_key(record.queue, record.key), value=None)
-            else:  # a sync: the stale facts it removed are withdrawn
-                if writes:
-                    logger.info("sync of %s in %s withdrew %d stale facts", record.entity, record.queue, len(writes))
-                for write in writes:
-                    await self.facts_topic.send(key=fact_record_key(write.queue, write.key), value=None)
-            self.metrics.facts_emitted.labels(kind="delete" if isinstance(record, Delete) else "upsert").inc()
+            rows: dict[str, RowWrite] = {}
+            for raw in split_batch(event.value):
+                record = decode_queue_record(raw)
+                if isinstance(record, SourceClock):
+                    self._observe_clock(partition, state, record, rows)
+                    continue
+                writes = state.store.apply(record)
+                _stage_rows(rows, writes)
+                await self._send_facts(record, writes)
+            self._persist(partition, rows)
 
-    def _observe_clock(self, partition: int, state: _PartitionState, clock: SourceClock) -> None:
+    async def _send_facts(self, change: QueueChange, writes: list[RowWrite]) -> None:
+        """The facts topic's records for a change.
+
+        Every upsert and delete goes out even when the store already had it: a
+        redelivery after a crash may be the one whose output was lost.
+        """
+        if isinstance(change, Upsert):
+            await self.facts_topic.send(
+                key=fact_record_key(change.queue, change.key),
+                value=fact_record(change.queue, change.key, change.entity, change.fact),
+            )
+        elif isinstance(change, Delete):
+            await self.facts_topic.send(key=fact_record_key(change.queue, change.key), value=None)
+        else:  # a sync: the stale facts it removed are withdrawn
+            if writes:
+                logger.info("sync of %s in %s withdrew %d stale facts", change.entity, change.queue, len(writes))
+            for write in writes:
+                await self.facts_topic.send(key=fact_record_key(write.queue, write.key), value=None)
+        self.metrics.facts_emitted.labels(kind="delete" if isinstance(change, Delete) else "upsert").inc()
+
+    def _observe_clock(
+        self, partition: int, state: _PartitionState, clock: SourceClock, rows: dict[str, RowWrite]
+    ) -> None:
         if not state.store.observe_source_clock(clock.source, clock.stream_time_ms):
             return
         self.queue_rows[f"{CLOCK_ROW_PREFIX}{partition}|{clock.source}"] = {
@@ -435,11 +499,11 @@ class CcpulseApp:
             # final rows are out: the clock may have run ahead of the last publication.
             state.next_reap_ms = watermark_ms + REAP_EVERY_MS
             horizon_ms = min(watermark_ms, published_ms) - self.view_config.retention_ms
-            self._persist(partition, state.store.forget_before(horizon_ms))
+            _stage_rows(rows, state.store.forget_before(horizon_ms))
 
-    def _persist(self, partition: int, writes: list[RowWrite]) -> None:
-        for write in writes:
-            row_key = fact_row_key(write.queue, write.key)
+    def _persist(self, partition: int, rows: dict[str, RowWrite]) -> None:
+        """Write each staged row (a None value deletes it) to the changelog-backed table of ``partition``."""
+        for row_key, write in rows.items():
             if write.value is None:
                 self.queue_rows.pop(row_key, None)
             else:
@@ -491,8 +555,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         autodiscover=False,
     )
     partitions = settings.topic_partitions
-    # The public topics are created (and checked) by ensure_topics() before the
-    # worker starts; the two internal ones are Faust's to create.
+    # Every topic but the changelogs is created by ensure_topics() before the worker starts.
     entity_topic = app.topic(entity_topic_name(settings), partitions=partitions, internal=True)
     queue_topic = app.topic(queue_topic_name(settings), partitions=partitions, internal=True)
     view_config = ViewConfig(queues=settings.queue_configs(), retention_ms=settings.retention_hours * HOUR_MS)

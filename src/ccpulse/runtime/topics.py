@@ -1,9 +1,12 @@
-"""Create the public topics before the worker starts.
+"""Create the topics before the worker starts.
 
-Faust only creates its internal topics. The input, contact-facts,
-dead-letter and KPI topics are ours to create with the configured partitions,
-replication and cleanup policy (compacted for facts and KPI rows, which are
-keyed by what they describe). An unreachable broker is a configuration error
+The input, contact-facts, dead-letter and KPI topics are ours to create with
+the configured partitions, replication and cleanup policy (compacted for facts
+and KPI rows, which are keyed by what they describe). So are the two internal
+topics between the stages: Faust would declare them itself, but a topic it
+creates while it subscribes may be missing from the consumer's first metadata,
+and Faust then leaves it out of the assignment for good (the stage behind it
+never runs). The table changelogs stay Faust's. An unreachable broker is a configuration error
 naming ``kafka_bootstrap``, reported before any event is read.
 """
 
@@ -31,6 +34,14 @@ class TopicPlan:
     config: dict[str, str]
 
 
+def entity_topic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-entity-events"
+
+
+def queue_topic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-queue-changes"
+
+
 def planned_topics(settings: Settings) -> list[TopicPlan]:
     retention = {"cleanup.policy": "delete", "retention.ms": str(WEEK_MS)}
     # Facts and KPI rows are keyed by what they describe: a compacted topic keeps the latest
@@ -43,6 +54,9 @@ def planned_topics(settings: Settings) -> list[TopicPlan]:
         TopicPlan("facts_topic", settings.facts_topic, partitions, compacted),
         TopicPlan("dead_letter_topic", settings.dead_letter_topic, partitions, retention),
         TopicPlan("kpi_topic", settings.kpi_topic, partitions, compacted),
+        # Between the stages, co-partitioned with the tables: exactly topic_partitions each.
+        TopicPlan("app_id", entity_topic_name(settings), partitions, retention),
+        TopicPlan("app_id", queue_topic_name(settings), partitions, retention),
     ]
 
 
