@@ -126,6 +126,9 @@ class QueueView:
         self._arrived: dict[tuple[str, str], dict[str, int]] = {}
         self._finished: dict[tuple[str, str], dict[str, int]] = {}
         self._waiting: dict[tuple[str, str], dict[str, int]] = {}
+        # (queue, channel) -> heap of (queued_ts_ms, stint) for every stint in arrived or finished:
+        # reaping pops only those older than the horizon instead of scanning 48 hours of stints.
+        self._stint_expiry: dict[tuple[str, str], list[tuple[int, str]]] = {}
         self._presence: dict[tuple[str | None, str], AgentPresenceFact] = {}  # (route, agent id)
         self._open_tickets: dict[str, dict[str, TicketOpenFact]] = {}
         # Segments completing by timeout after the clock, by fact id.
@@ -278,6 +281,8 @@ class QueueView:
         finished = self._finished.setdefault(key, {})
         waiting = self._waiting.setdefault(key, {})
         stint, queued_ms = fact.fact_id, fact.queued_ts_ms
+        if sign > 0 and stint not in arrived and stint not in finished:
+            heapq.heappush(self._stint_expiry.setdefault(key, []), (queued_ms, stint))
         if isinstance(fact, QueueArrivalFact):
             if sign > 0:
                 arrived[stint] = queued_ms
@@ -357,9 +362,13 @@ class QueueView:
             self._longest_waits.pop(key, None)
         for agent_key in self._agent_bucket_ages.pop_older_than(horizon_ms):
             del self._agent_buckets[agent_key]
-        for stints in (*self._arrived.values(), *self._finished.values()):
-            for stint in [stint for stint, queued_ms in stints.items() if queued_ms < horizon_ms]:
-                del stints[stint]
+        # A stint's id names its queued time, so the heap entry's time is the one both indexes hold.
+        for queue_channel, expiry in self._stint_expiry.items():
+            arrived, finished = self._arrived[queue_channel], self._finished[queue_channel]
+            while expiry and expiry[0][0] < horizon_ms:
+                _, stint = heapq.heappop(expiry)
+                arrived.pop(stint, None)
+                finished.pop(stint, None)
         stuck_before_ms = now_ms - self.config.max_queue_age_ms
         for waiting in self._waiting.values():
             stuck = [stint for stint, queued_ms in waiting.items() if queued_ms < stuck_before_ms]
