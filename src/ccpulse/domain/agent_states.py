@@ -191,6 +191,28 @@ def prune_agent_timeline(timeline: AgentTimeline, before_ts_ms: int) -> AgentTim
     return replace(timeline, changes=kept, floor_ts_ms=in_force.ts_ms)
 
 
+def prunes_from_ms(timeline: AgentTimeline) -> int | None:
+    """The earliest ``before_ts_ms`` at which :func:`prune_agent_timeline` would change this timeline.
+
+    Below it pruning is a no-op, so a housekeeper can skip the agent until its
+    horizon reaches it. None: no horizon prunes it (fewer than two changes).
+    A timeline whose floor is not its first change (never built by
+    :func:`apply_agent_event` and pruning) may be prunable at any horizon: the
+    earliest one is returned, and pruning it then may change nothing.
+    """
+    changes = timeline.changes
+    if len(changes) < 2:
+        return None
+    floor_ts_ms = timeline.floor_ts_ms
+    if floor_ts_ms is None or floor_ts_ms != changes[0].ts_ms:
+        return changes[1].ts_ms
+    # Pruned before: only a later instant coming in force moves the floor again.
+    for change in changes:
+        if change.ts_ms > floor_ts_ms:
+            return change.ts_ms
+    return None
+
+
 def _change_order(change: StateChange) -> tuple[int, str]:
     return change.ts_ms, change.event_id
 

@@ -11,7 +11,7 @@ whatever order the events came in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ccpulse.domain.changes import FactChanges, diff_facts
 from ccpulse.domain.events import ContactEvent, ContactEventType
@@ -45,10 +45,15 @@ class ContactRules:
     acw_timeout_ms: Callable[[str], int]
 
 
+# Shared empty parts: states are frozen, so every new contact can start from the same ones.
+_NO_STINTS = ContactQueueState()
+_NO_HANDLING = HandlingState()
+
+
 @dataclass(frozen=True, slots=True)
 class ContactState:
-    stints: ContactQueueState = field(default_factory=ContactQueueState)
-    handling: HandlingState = field(default_factory=HandlingState)
+    stints: ContactQueueState = _NO_STINTS
+    handling: HandlingState = _NO_HANDLING
     customer_key: str | None = None  # keyed hash, never the customer id
 
     @property

@@ -138,10 +138,12 @@ class EngineStats(ViewStats):
     facts_retracted: int = 0
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class _Timer:
-    due_ms: int
-    contact_id: str  # whose ACW timeout may be due
+# A timer is (due_ms, contact_id): the contact whose ACW timeout may be due then. Plain
+# tuples order as the heap needs and cost far less to build and compare than a dataclass.
+_Timer = tuple[int, str]
+# Every contact starts from this state (frozen, so sharing it is safe).
+_NEW_CONTACT = ContactState()
+_NEW_TIMELINE = agent_states.AgentTimeline()
 
 
 class Engine:
@@ -155,6 +157,10 @@ class Engine:
         self._contacts: dict[str, ContactState] = {}
         self._contact_seen = AgeIndex[str](REAP_EVERY_MS)
         self._agents: dict[str, agent_states.AgentTimeline] = {}
+        # (timeline, its presence) per agent, so each event derives only the new presence.
+        self._presence_of_timeline: dict[str, tuple[agent_states.AgentTimeline, AgentPresenceFact | None]] = {}
+        # (horizon from which the agent's timeline can be pruned, agent id); see _prune_agents.
+        self._prune_due: list[tuple[int, str]] = []
         self._tickets: dict[str, tickets.TicketState] = {}
         self._surveys = surveys.SurveyInbox()
         self.view = QueueView(
@@ -206,11 +212,13 @@ class Engine:
         published: list[AnyFact] = []
         retracted: list[AnyFact] = []
         duplicate = self._dispatch(event, published, retracted)
-        self._retry_pending_surveys(published, retracted)
-        self.stats.events[Verdict.DUPLICATE if duplicate else Verdict.ACCEPTED] += 1
+        if self._reattribute or self._retry_surveys:
+            self._retry_pending_surveys(published, retracted)
+        verdict = Verdict.DUPLICATE if duplicate else Verdict.ACCEPTED
+        self.stats.events[verdict] += 1
         if self.stream_time_ms is None or event.ts_ms > self.stream_time_ms:
-            self.advance_to(event.ts_ms, published, retracted)
-        return ApplyResult(Verdict.DUPLICATE if duplicate else Verdict.ACCEPTED, tuple(published), tuple(retracted))
+            self._advance(event.ts_ms, published, retracted)
+        return ApplyResult(verdict, tuple(published), tuple(retracted))
 
     def _admit(self, event: CanonicalEvent, wall_ms: int | None) -> Verdict:
         if wall_ms is not None and event.ts_ms > wall_ms + self.config.max_future_skew_ms:
@@ -233,16 +241,32 @@ class Engine:
         return False  # a watermark only moves stream time
 
     def _apply_agent(self, event: AgentEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
-        timeline = self._agents.get(event.agent_id) or agent_states.AgentTimeline()
+        agent_id = event.agent_id
+        timeline = self._agents.get(agent_id, _NEW_TIMELINE)
         new_timeline, changes = agent_states.apply_agent_event(timeline, event)
         if new_timeline is timeline:
             return True  # only a duplicate leaves the timeline object as it was
-        self._agents[event.agent_id] = new_timeline
+        self._agents[agent_id] = new_timeline
+        self._schedule_pruning(agent_id, new_timeline, agent_states.prunes_from_ms(timeline))
         self._record(changes, published, retracted)
-        before, after = presence_of(event.agent_id, timeline), presence_of(event.agent_id, new_timeline)
+        before, after = self._presence(agent_id, timeline), presence_of(agent_id, new_timeline)
+        self._presence_of_timeline[agent_id] = (new_timeline, after)
         if before != after:
             self.view.apply(published=[after] if after else [], retracted=[before] if before else [])
         return False
+
+    def _presence(self, agent_id: str, timeline: agent_states.AgentTimeline) -> AgentPresenceFact | None:
+        """:func:`presence_of`, remembered for the agent's latest timeline object (pruning makes a new one)."""
+        known = self._presence_of_timeline.get(agent_id)
+        if known is not None and known[0] is timeline:
+            return known[1]
+        return presence_of(agent_id, timeline)
+
+    def _schedule_pruning(self, agent_id: str, timeline: agent_states.AgentTimeline, previous_ms: int | None) -> None:
+        """Keep an entry in the pruning heap at the horizon from which ``timeline`` can be pruned."""
+        prunes_from_ms = agent_states.prunes_from_ms(timeline)
+        if prunes_from_ms is not None and prunes_from_ms != previous_ms:
+            heapq.heappush(self._prune_due, (prunes_from_ms, agent_id))
 
     def _apply_ticket(self, event: TicketEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
         ticket = self._tickets.get(event.ticket_id, tickets.TicketState())
@@ -267,11 +291,12 @@ class Engine:
         return False
 
     def _apply_contact(self, event: ContactEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
-        state = self._contacts.get(event.contact_id, ContactState())
+        state = self._contacts.get(event.contact_id, _NEW_CONTACT)
         if event.event_id in state.seen_event_ids:
             return True
         now_ms = max(self.stream_time_ms or event.ts_ms, event.ts_ms)
-        customer_key = self.customer_key(event.customer_id)
+        # The first customer key seen sticks: hash only while the contact has none.
+        customer_key = self.customer_key(event.customer_id) if state.customer_key is None else None
         new_state, changes = apply_event(state, event, self._contact_rules, now_ms, customer_key)
         self._contacts[event.contact_id] = new_state
         self._contact_seen.touch(event.contact_id, event.ts_ms)
@@ -281,7 +306,7 @@ class Engine:
             elif event.type in _TYPES_THAT_END_CONVERSATIONS:
                 floor_ms = end_deadline_floor_ms(state, event, self._contact_rules)
                 if floor_ms is not None:
-                    heapq.heappush(self._timers, _Timer(floor_ms, event.contact_id))
+                    heapq.heappush(self._timers, (floor_ms, event.contact_id))
         self._record(changes, published, retracted, contact_id=event.contact_id)
         return False
 
@@ -375,7 +400,7 @@ class Engine:
     def _schedule_contact(self, contact_id: str, state: ContactState, after_ms: int) -> None:
         deadline = next_deadline_ms(state, self._contact_rules, after_ms)
         if deadline is not None:
-            heapq.heappush(self._timers, _Timer(deadline, contact_id))
+            heapq.heappush(self._timers, (deadline, contact_id))
 
     def advance_to(
         self, now_ms: int, published: list[AnyFact] | None = None, retracted: list[AnyFact] | None = None
@@ -383,9 +408,14 @@ class Engine:
         """Move stream time forward to ``now_ms`` and fire every timer due by then."""
         published = [] if published is None else published
         retracted = [] if retracted is None else retracted
-        before_ms = self.stream_time_ms if self.stream_time_ms is not None else now_ms
         if self.stream_time_ms is not None and now_ms <= self.stream_time_ms:
             return ApplyResult(Verdict.ACCEPTED)
+        self._advance(now_ms, published, retracted)
+        return ApplyResult(Verdict.ACCEPTED, tuple(published), tuple(retracted))
+
+    def _advance(self, now_ms: int, published: list[AnyFact], retracted: list[AnyFact]) -> None:
+        """:meth:`advance_to` for a ``now_ms`` past stream time, adding what it fires to the lists."""
+        before_ms = self.stream_time_ms if self.stream_time_ms is not None else now_ms
         self.stream_time_ms = now_ms
         # The view's clock first: facts completing by now count as they arrive.
         self.view.advance_to(now_ms)
@@ -395,8 +425,8 @@ class Engine:
         # A contact can have several timers queued (one per event that moved its
         # deadline); its facts move from before_ms to now_ms once.
         due_contacts: set[str] = set()
-        while self._timers and self._timers[0].due_ms <= now_ms:
-            due_contacts.add(heapq.heappop(self._timers).contact_id)
+        while self._timers and self._timers[0][0] <= now_ms:
+            due_contacts.add(heapq.heappop(self._timers)[1])
         for contact_id in sorted(due_contacts):
             state = self._contacts.get(contact_id)
             if state is None:
@@ -405,12 +435,11 @@ class Engine:
             if deadline_ms is None:
                 continue  # a stale timer: the segment got its wrap-up meanwhile
             if deadline_ms > now_ms:
-                heapq.heappush(self._timers, _Timer(deadline_ms, contact_id))
+                heapq.heappush(self._timers, (deadline_ms, contact_id))
                 continue  # an early timer (see end_deadline_floor_ms): wait for the exact deadline
             changes = advance_time(contact_id, state, self._contact_rules, before_ms, now_ms)
             self._record(changes, published, retracted, contact_id=contact_id)
             self._schedule_contact(contact_id, state, now_ms)
-        return ApplyResult(Verdict.ACCEPTED, tuple(published), tuple(retracted))
 
     # -- reading (the queue side answers) ----------------------------------------------
 
@@ -447,6 +476,23 @@ class Engine:
         """Backlog: tickets of ``queue`` open now."""
         return self.view.open_tickets(queue)
 
+    def _prune_agents(self, horizon_ms: int) -> None:
+        """Prune the timelines that a horizon this late can prune (every other one would stay as it is)."""
+        due = self._prune_due
+        while due and due[0][0] <= horizon_ms:
+            _, agent_id = heapq.heappop(due)
+            timeline = self._agents[agent_id]
+            prunes_from_ms = agent_states.prunes_from_ms(timeline)
+            if prunes_from_ms is None or prunes_from_ms > horizon_ms:
+                continue  # a stale entry: the agent's own is further on
+            pruned = agent_states.prune_agent_timeline(timeline, horizon_ms)
+            self._agents[agent_id] = pruned
+            # A pruned timeline prunes again only past this horizon; one that pruning left as it
+            # was (not built by this engine) is looked at again at the next pass, as before.
+            again_ms = agent_states.prunes_from_ms(pruned)
+            if again_ms is not None:
+                heapq.heappush(due, (max(again_ms, horizon_ms + 1), agent_id))
+
     def _reap_open_segments(self, now_ms: int) -> None:
         """Count conversations that never ended within ``max_segment_age`` (once each); they yield no fact."""
         stale_before_ms = now_ms - self.config.max_segment_age_ms
@@ -474,8 +520,7 @@ class Engine:
         for contact_id in self._contact_seen.pop_older_than(horizon_ms):
             self._contacts.pop(contact_id, None)
         self._reap_open_segments(now_ms)
-        for agent_id, timeline in self._agents.items():
-            self._agents[agent_id] = agent_states.prune_agent_timeline(timeline, horizon_ms)
+        self._prune_agents(horizon_ms)
         self._surveys, changes = surveys.give_up_pending(self._surveys, horizon_ms)
         self._record(changes, [], [])
 
