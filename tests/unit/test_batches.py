@@ -7,7 +7,15 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccpulse.codec.batches import CorruptBatch, encode_batch, is_batch, partition_for_key, split_batch
+from ccpulse.codec.batches import (
+    BATCH_MAGIC,
+    CorruptBatch,
+    encode_batch,
+    encode_batches,
+    is_batch,
+    partition_for_key,
+    split_batch,
+)
 
 
 @given(st.lists(st.binary(max_size=300), max_size=50))
@@ -47,3 +55,18 @@ def test_partitions_are_kafkas_default_partitioners(key: bytes, partitions: int)
 def test_known_partitions_of_the_java_client() -> None:
     # murmur2 values published with the Java client's tests (Utils.murmur2): "21" -> -973932308.
     assert partition_for_key(b"21", 2**31 - 1) == (-973932308 & 0x7FFFFFFF) % (2**31 - 1)
+
+
+@given(st.lists(st.binary(max_size=120), max_size=60), st.integers(1, 400))
+def test_batches_under_a_size_keep_every_record_in_order(records: list[bytes], max_bytes: int) -> None:
+    batches = encode_batches(records, max_bytes)
+    assert [r for batch in batches for r in split_batch(batch)] == records
+    for batch in batches:
+        # Over the limit only when a single record cannot fit.
+        assert len(batch) <= max_bytes or len(split_batch(batch)) == 1
+
+
+def test_three_records_of_ten_bytes_in_batches_of_forty() -> None:
+    # magic 5 + (4 + 10) x 2 = 33 fits 40; a third would make 47.
+    batches = encode_batches([b"a" * 10, b"b" * 10, b"c" * 10], 40)
+    assert [len(b) for b in batches] == [len(BATCH_MAGIC) + 28, len(BATCH_MAGIC) + 14]

@@ -43,6 +43,21 @@ def encode_batch(records: Sequence[bytes]) -> bytes:
     return b"".join(parts)
 
 
+def encode_batches(records: Sequence[bytes], max_bytes: int) -> list[bytes]:
+    """``records`` in order as batches of at most ``max_bytes`` each (a larger record travels alone)."""
+    batches: list[bytes] = []
+    start, size = 0, len(BATCH_MAGIC)
+    for index, record in enumerate(records):
+        framed = _LENGTH_BYTES + len(record)
+        if index > start and size + framed > max_bytes:
+            batches.append(encode_batch(records[start:index]))
+            start, size = index, len(BATCH_MAGIC)
+        size += framed
+    if start < len(records):
+        batches.append(encode_batch(records[start:]))
+    return batches
+
+
 def is_batch(value: bytes) -> bool:
     return value.startswith(BATCH_MAGIC)
 

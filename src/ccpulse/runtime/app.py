@@ -34,7 +34,7 @@ from typing import Any, cast
 import faust
 from prometheus_client import CollectorRegistry
 
-from ccpulse.codec.batches import encode_batch, partition_for_key, split_batch
+from ccpulse.codec.batches import encode_batches, partition_for_key, split_batch
 from ccpulse.codec.events import InvalidEvent, RejectReason, decode_event, encode_event
 from ccpulse.codec.outputs import fact_record, fact_record_key
 from ccpulse.codec.stage_records import (
@@ -72,12 +72,23 @@ logger = logging.getLogger(__name__)
 CLOCK_BROADCAST_INTERVAL_S = 1.0
 REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between sweeps of rows older than the retention
 CLOCK_ROW_PREFIX = "~clock|"  # fact rows start with a digit (see fact_row_key)
+PRODUCER_LINGER_MS = 5
+PRODUCER_BATCH_BYTES = 1 << 20
+#: Largest internal batch message; the producer's request limit is 1 MB.
+BATCH_MAX_BYTES = 512 * 1024
 BATCH_KEY = b"~batch"  # internal batches go to an explicit partition; the key only names them
 
 
 def fact_row_key(queue: str, key: str) -> str:
     """Table key of a live fact; the length prefix keeps any queue name unambiguous."""
     return f"{len(queue)}:{queue}|{key}"
+
+
+async def _send_batches(topic: Any, outgoing: dict[int, list[bytes]]) -> None:
+    """Each partition's records as batch messages of at most BATCH_MAX_BYTES, in order."""
+    for partition, records in sorted(outgoing.items()):
+        for batch in encode_batches(records, BATCH_MAX_BYTES):
+            await topic.send(key=BATCH_KEY, value=batch, partition=partition)
 
 
 def _stage_rows(rows: dict[str, RowWrite], writes: list[RowWrite]) -> None:
@@ -226,8 +237,7 @@ class CcpulseApp:
                     await self._route_input(event.message, event.value, outgoing)
             if self.input_stream_ms:
                 self.metrics.note_event_time(max(self.input_stream_ms.values()) / 1000)
-            for partition, records in sorted(outgoing.items()):
-                await self.entity_topic.send(key=BATCH_KEY, value=encode_batch(records), partition=partition)
+            await _send_batches(self.entity_topic, outgoing)
 
     async def _route_input(self, message: Any, value: bytes | None, outgoing: dict[int, list[bytes]]) -> None:
         """Check one input message; add it, canonically encoded, to its entity partition's batch."""
@@ -373,8 +383,7 @@ class CcpulseApp:
                 continue
             partition = event.message.partition
             outgoing, latest_ms = self._fold_entity_batch(partition, split_batch(event.value))
-            for queue_partition, records in sorted(outgoing.items()):
-                await self.queue_topic.send(key=BATCH_KEY, value=encode_batch(records), partition=queue_partition)
+            await _send_batches(self.queue_topic, outgoing)
             # After the changes are sent: a clock must never overtake the facts it covers.
             if latest_ms is not None and latest_ms > self.entity_stream_ms.get(partition, -(2**62)):
                 self.entity_stream_ms[partition] = latest_ms
@@ -552,6 +561,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # the whole (compacted) changelog instead.
         table_standby_replicas=0,
         table_cleanup_interval=30.0,
+        # A few milliseconds of linger turn thousands of small produce requests
+        # (changelog rows, facts) into a few large ones; batches of up to 1 MB.
+        producer_linger_ms=PRODUCER_LINGER_MS,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         autodiscover=False,
     )
     partitions = settings.topic_partitions
