@@ -62,6 +62,7 @@ from ccpulse.domain.entities import (
 from ccpulse.domain.fact_store import FactStore, LiveFact, RowWrite
 from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
+from ccpulse.runtime.direct_output import DirectOutput
 from ccpulse.runtime.kpi_publisher import KpiPublisher
 from ccpulse.runtime.producer_buffer import CcpulseFaustApp
 from ccpulse.runtime.topics import entity_topic_name, queue_topic_name
@@ -82,13 +83,6 @@ BATCH_KEY = b"~batch"  # internal batches go to an explicit partition; the key o
 def fact_row_key(queue: str, key: str) -> str:
     """Table key of a live fact; the length prefix keeps any queue name unambiguous."""
     return f"{len(queue)}:{queue}|{key}"
-
-
-async def _send_batches(topic: Any, outgoing: dict[int, list[bytes]]) -> None:
-    """Each partition's records as batch messages of at most BATCH_MAX_BYTES, in order."""
-    for partition, records in sorted(outgoing.items()):
-        for batch in encode_batches(records, BATCH_MAX_BYTES):
-            await topic.send(key=BATCH_KEY, value=batch, partition=partition)
 
 
 def _stage_rows(rows: dict[str, RowWrite], writes: list[RowWrite]) -> None:
@@ -151,6 +145,10 @@ class CcpulseApp:
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
     partitions: dict[int, _PartitionState] = field(default_factory=dict)
+    output: DirectOutput = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.output = DirectOutput(self.app)
 
     # -- readiness and ownership ---------------------------------------------------
 
@@ -237,7 +235,14 @@ class CcpulseApp:
                     await self._route_input(event.message, event.value, outgoing)
             if self.input_stream_ms:
                 self.metrics.note_event_time(max(self.input_stream_ms.values()) / 1000)
-            await _send_batches(self.entity_topic, outgoing)
+            await self._send_batches(self.entity_topic, outgoing)
+
+    async def _send_batches(self, topic: Any, outgoing: dict[int, list[bytes]]) -> None:
+        """Each partition's records as batch messages of at most BATCH_MAX_BYTES, in order."""
+        name = topic.get_topic_name()
+        for partition, records in sorted(outgoing.items()):
+            for batch in encode_batches(records, BATCH_MAX_BYTES):
+                await self.output.send(name, BATCH_KEY, batch, partition=partition)
 
     async def _route_input(self, message: Any, value: bytes | None, outgoing: dict[int, list[bytes]]) -> None:
         """Check one input message; add it, canonically encoded, to its entity partition's batch."""
@@ -382,16 +387,21 @@ class CcpulseApp:
             if await self._rewound_past_a_skip(event.message):
                 continue
             partition = event.message.partition
-            outgoing, latest_ms = self._fold_entity_batch(partition, split_batch(event.value))
-            await _send_batches(self.queue_topic, outgoing)
+            rows, outgoing, latest_ms = self._fold_entity_batch(partition, split_batch(event.value))
+            for key, document in rows.items():
+                await self.output.put_row(self.entities, partition, key, document)
+            await self._send_batches(self.queue_topic, outgoing)
             # After the changes are sent: a clock must never overtake the facts it covers.
             if latest_ms is not None and latest_ms > self.entity_stream_ms.get(partition, -(2**62)):
                 self.entity_stream_ms[partition] = latest_ms
                 self.clocks_to_send.add(partition)
-                self._reap_entities(partition, latest_ms)
+                for key in self._entities_to_reap(partition, latest_ms):
+                    await self.output.delete_row(self.entities, partition, key)
 
-    def _fold_entity_batch(self, partition: int, records: list[bytes]) -> tuple[dict[int, list[bytes]], int | None]:
-        """Fold a batch into the rows; return the change records per queue partition and the latest event time."""
+    def _fold_entity_batch(
+        self, partition: int, records: list[bytes]
+    ) -> tuple[dict[str, dict[str, Any]], dict[int, list[bytes]], int | None]:
+        """Fold a batch: the rows to write, the change records per queue partition, the latest event time."""
         states: dict[str, EntityState] = {}
         changed: set[str] = set()
         outgoing: dict[int, list[bytes]] = {}
@@ -405,7 +415,7 @@ class CcpulseApp:
                 continue
             state = states.get(key)
             if state is None:
-                state = entity_state_from_dict(self.entities.get(key))
+                state = entity_state_from_dict(self.entities.data.get(key))
             row, changes, duplicate = process_event(key, state, decoded, self.rules)
             if duplicate:
                 self.metrics.duplicates.inc()
@@ -416,25 +426,24 @@ class CcpulseApp:
             for change in changes:
                 queue_partition = partition_for_key(change.queue.encode(), self.settings.topic_partitions)
                 outgoing.setdefault(queue_partition, []).append(queue_change_to_json(change))
+        rows: dict[str, dict[str, Any]] = {}
         for key in changed:
             document = entity_state_to_dict(states[key])
             document["p"] = partition
-            self.entities[key] = document
-        return outgoing, latest_ms
+            rows[key] = document
+        return rows, outgoing, latest_ms
 
-    def _reap_entities(self, partition: int, stream_ms: int) -> None:
-        """Forget rows of this partition untouched for longer than the retention (from its own events)."""
+    def _entities_to_reap(self, partition: int, stream_ms: int) -> list[str]:
+        """Rows of this partition untouched for longer than the retention (from its own events), now and then."""
         if stream_ms < self.entity_next_reap_ms.get(partition, 0):
-            return
+            return []
         self.entity_next_reap_ms[partition] = stream_ms + REAP_EVERY_MS
         horizon_ms = stream_ms - self.settings.retention_hours * HOUR_MS
-        old = [
+        return [
             key
-            for key, value in list(self.entities.items())
+            for key, value in list(self.entities.data.items())
             if isinstance(value, dict) and value.get("p") == partition and value.get("last_event_ms", 0) < horizon_ms
         ]
-        for key in old:
-            del self.entities[key]
 
     async def send_clocks(self) -> None:
         """Tell every queue partition how far each entity partition's stream time has got."""
@@ -468,7 +477,7 @@ class CcpulseApp:
                 writes = state.store.apply(record)
                 _stage_rows(rows, writes)
                 await self._send_facts(record, writes)
-            self._persist(partition, rows)
+            await self._persist(partition, rows)
 
     async def _send_facts(self, change: QueueChange, writes: list[RowWrite]) -> None:
         """The facts topic's records for a change.
@@ -476,18 +485,17 @@ class CcpulseApp:
         Every upsert and delete goes out even when the store already had it: a
         redelivery after a crash may be the one whose output was lost.
         """
+        topic = self.facts_topic.get_topic_name()
         if isinstance(change, Upsert):
-            await self.facts_topic.send(
-                key=fact_record_key(change.queue, change.key),
-                value=fact_record(change.queue, change.key, change.entity, change.fact),
-            )
+            value = fact_record(change.queue, change.key, change.entity, change.fact)
+            await self.output.send(topic, fact_record_key(change.queue, change.key), value)
         elif isinstance(change, Delete):
-            await self.facts_topic.send(key=fact_record_key(change.queue, change.key), value=None)
+            await self.output.send(topic, fact_record_key(change.queue, change.key), None)
         else:  # a sync: the stale facts it removed are withdrawn
             if writes:
                 logger.info("sync of %s in %s withdrew %d stale facts", change.entity, change.queue, len(writes))
             for write in writes:
-                await self.facts_topic.send(key=fact_record_key(write.queue, write.key), value=None)
+                await self.output.send(topic, fact_record_key(write.queue, write.key), None)
         self.metrics.facts_emitted.labels(kind="delete" if isinstance(change, Delete) else "upsert").inc()
 
     def _observe_clock(
@@ -510,18 +518,19 @@ class CcpulseApp:
             horizon_ms = min(watermark_ms, published_ms) - self.view_config.retention_ms
             _stage_rows(rows, state.store.forget_before(horizon_ms))
 
-    def _persist(self, partition: int, rows: dict[str, RowWrite]) -> None:
+    async def _persist(self, partition: int, rows: dict[str, RowWrite]) -> None:
         """Write each staged row (a None value deletes it) to the changelog-backed table of ``partition``."""
         for row_key, write in rows.items():
             if write.value is None:
-                self.queue_rows.pop(row_key, None)
+                await self.output.delete_row(self.queue_rows, partition, row_key)
             else:
-                self.queue_rows[row_key] = {
+                document = {
                     "p": partition,
                     "queue": write.queue,
                     "key": write.key,
                     "live": live_fact_to_dict(write.value),
                 }
+                await self.output.put_row(self.queue_rows, partition, row_key, document)
 
     async def publish_kpis(self) -> None:
         """KPI rows due in every owned partition: open windows if changed, closed ones final, corrections."""
@@ -530,7 +539,7 @@ class CcpulseApp:
         for state, now_ms in self._owned_states():
             state.store.view.reap(now_ms)
             for key, value in state.publisher.due_rows(state.store.view, now_ms):
-                await self.kpi_topic.send(key=key, value=value)
+                await self.output.send(self.kpi_topic.get_topic_name(), key, value)
                 self.metrics.kpi_rows_published.inc()
 
 

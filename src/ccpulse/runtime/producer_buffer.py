@@ -35,9 +35,14 @@ class DrainingProducerBuffer(ProducerBuffer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._undelivered: set[FutureMessage] = set()
+        self._undelivered: set[asyncio.Future[Any]] = set()
         self._failures: list[BaseException] = []
         self._sender_exited = False
+
+    def track(self, delivery: asyncio.Future[Any]) -> None:
+        """A record sent past the buffer (straight to the client) that the next flush must wait for too."""
+        self._undelivered.add(delivery)
+        delivery.add_done_callback(self._on_settled)
 
     def put(self, fut: FutureMessage) -> None:
         self._undelivered.add(fut)
