@@ -11,18 +11,21 @@ whatever order the events came in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ccpulse.domain.changes import FactChanges, diff_facts
 from ccpulse.domain.events import ContactEvent, ContactEventType
 from ccpulse.domain.facts import HandlingFact, QueueArrivalFact, QueueOutcomeFact
 from ccpulse.domain.handling import (
+    HandlingReading,
     HandlingState,
     SegmentPlace,
     add_handling_event,
-    handling_facts,
-    next_timeout_ms,
+    facts_at,
+    pending_timeout_ms,
+    read_handling,
 )
+from ccpulse.domain.memo import LatestReadings
 from ccpulse.domain.queue_stints import (
     ContactQueueState,
     add_stint_event,
@@ -38,11 +41,23 @@ ContactChanges = FactChanges[ContactFact]
 NO_CHANGES: ContactChanges = FactChanges()
 
 
+# Contacts whose latest handling reading is kept for their next event or timer (see memo).
+CONTACTS_REMEMBERED = 8192
+
+
+def _new_readings() -> LatestReadings[ContactState, HandlingReading]:
+    return LatestReadings(CONTACTS_REMEMBERED)
+
+
 @dataclass(frozen=True, slots=True)
 class ContactRules:
     """What the contact lifecycle needs from configuration."""
 
     acw_timeout_ms: Callable[[str], int]
+    # Handling readings derived under these rules, by contact id: a memo, not configuration.
+    readings: LatestReadings[ContactState, HandlingReading] = field(
+        default_factory=_new_readings, compare=False, repr=False
+    )
 
 
 # Shared empty parts: states are frozen, so every new contact can start from the same ones.
@@ -97,17 +112,26 @@ def contact_facts(
         for fact_id, outcome in stint_facts(contact_id, state.stints).items():
             facts[f"outcome:{fact_id}"] = outcome
     if "handling" in parts and state.handling.answers:
-        handled = handling_facts(
-            contact_id,
-            state.handling,
-            contact_place_at(state),
-            rules.acw_timeout_ms,
-            now_ms,
-            customer_key=state.customer_key,
-        )
-        for fact_id, handling in handled.items():
+        for fact_id, handling in facts_at(handling_reading(contact_id, state, rules), now_ms).items():
             facts[f"handling:{fact_id}"] = handling
     return facts
+
+
+def handling_reading(contact_id: str, state: ContactState, rules: ContactRules) -> HandlingReading:
+    """The contact's handling segments at any stream time (:func:`~ccpulse.domain.handling.read_handling`).
+
+    Read once per state object: the event that made the state and the timers
+    that follow it ask about the same one.
+    """
+    if not state.handling.answers:
+        return ()
+    reading = rules.readings.get(contact_id, state)
+    if reading is None:
+        reading = read_handling(
+            contact_id, state.handling, contact_place_at(state), rules.acw_timeout_ms, customer_key=state.customer_key
+        )
+        rules.readings.put(contact_id, state, reading)
+    return reading
 
 
 def apply_event(
@@ -201,13 +225,18 @@ def advance_time(
     contact_id: str, state: ContactState, rules: ContactRules, before_ms: int, now_ms: int
 ) -> ContactChanges:
     """Facts that stream time moving from ``before_ms`` to ``now_ms`` completes (ACW timeouts)."""
-    deadline = next_timeout_ms(state.handling, contact_place_at(state), rules.acw_timeout_ms, before_ms)
+    deadline = pending_timeout_ms(handling_reading(contact_id, state, rules), before_ms)
     if deadline is None or deadline > now_ms:
         return NO_CHANGES
     before = contact_facts(contact_id, state, rules, before_ms, _HANDLING_ONLY)
     return diff_facts(before, contact_facts(contact_id, state, rules, now_ms, _HANDLING_ONLY))
 
 
-def next_deadline_ms(state: ContactState, rules: ContactRules, after_ms: int) -> int | None:
-    """When, after stream time ``after_ms``, this contact next needs :func:`advance_time` (None: never)."""
-    return next_timeout_ms(state.handling, contact_place_at(state), rules.acw_timeout_ms, after_ms)
+def next_deadline_ms(
+    state: ContactState, rules: ContactRules, after_ms: int, *, contact_id: str | None = None
+) -> int | None:
+    """When, after stream time ``after_ms``, this contact next needs :func:`advance_time` (None: never).
+
+    ``contact_id``, if given, lets the reading of the state be shared with the contact's facts.
+    """
+    return pending_timeout_ms(handling_reading("" if contact_id is None else contact_id, state, rules), after_ms)

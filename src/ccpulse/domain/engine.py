@@ -26,7 +26,7 @@ from enum import StrEnum
 from ccpulse.domain import agent_states, surveys, tickets
 from ccpulse.domain.age_index import AgeIndex
 from ccpulse.domain.aggregates import QueueAggregate
-from ccpulse.domain.changes import FactChanges
+from ccpulse.domain.changes import FactChanges, diff_facts
 from ccpulse.domain.contacts import (
     ContactFact,
     ContactRules,
@@ -60,6 +60,7 @@ from ccpulse.domain.facts import (
 )
 from ccpulse.domain.handling import conversations
 from ccpulse.domain.kpis import KpiSnapshot
+from ccpulse.domain.memo import LatestReadings
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
 from ccpulse.domain.queue_view import ALL_CHANNELS, STAFFED_STATES, LiveQueue, QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS, Window, WindowConfig
@@ -144,6 +145,9 @@ _Timer = tuple[int, str]
 # Every contact starts from this state (frozen, so sharing it is safe).
 _NEW_CONTACT = ContactState()
 _NEW_TIMELINE = agent_states.AgentTimeline()
+_NEW_TICKET = tickets.TicketState()
+# Tickets whose latest reading is kept for their next event (see memo).
+TICKETS_REMEMBERED = 4096
 
 
 class Engine:
@@ -162,6 +166,7 @@ class Engine:
         # (horizon from which the agent's timeline can be pruned, agent id); see _prune_agents.
         self._prune_due: list[tuple[int, str]] = []
         self._tickets: dict[str, tickets.TicketState] = {}
+        self._ticket_lives = LatestReadings[tickets.TicketState, tuple[dict[str, TicketFact], bool]](TICKETS_REMEMBERED)
         self._surveys = surveys.SurveyInbox()
         self.view = QueueView(
             ViewConfig(
@@ -269,14 +274,26 @@ class Engine:
             heapq.heappush(self._prune_due, (prunes_from_ms, agent_id))
 
     def _apply_ticket(self, event: TicketEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
-        ticket = self._tickets.get(event.ticket_id, tickets.TicketState())
+        ticket_id = event.ticket_id
+        ticket = self._tickets.get(ticket_id, _NEW_TICKET)
         if tickets.is_duplicate(ticket, event):
             return True
-        ticket, changes = tickets.apply_ticket_event(ticket, event)
-        self._tickets[event.ticket_id] = ticket
-        self._record(changes, published, retracted)
-        self._track_backlog(event.ticket_id, ticket)
+        new_ticket = tickets.record_ticket_event(ticket, event)
+        self._tickets[ticket_id] = new_ticket
+        if new_ticket.marks is not ticket.marks:  # else no fact changed (tickets.apply_ticket_event)
+            before, _ = self._ticket_life(ticket_id, ticket)
+            after, _ = self._ticket_life(ticket_id, new_ticket)
+            self._record(diff_facts(before, after), published, retracted)
+        self._track_backlog(ticket_id, self._ticket_life(ticket_id, new_ticket)[1])
         return False
+
+    def _ticket_life(self, ticket_id: str, ticket: tickets.TicketState) -> tuple[dict[str, TicketFact], bool]:
+        """:func:`tickets.ticket_life`, read once per ticket state."""
+        life = self._ticket_lives.get(ticket_id, ticket)
+        if life is None:
+            life = tickets.ticket_life(ticket_id, ticket)
+            self._ticket_lives.put(ticket_id, ticket, life)
+        return life
 
     def _apply_survey(self, event: SurveyEvent, published: list[AnyFact], retracted: list[AnyFact]) -> bool:
         if surveys.is_duplicate(self._surveys, event) or event.event_id in self._survey_events:
@@ -337,9 +354,11 @@ class Engine:
             )
             self._record(changes, published, retracted)
 
-    def _track_backlog(self, ticket_id: str, ticket: tickets.TicketState) -> None:
+    def _track_backlog(self, ticket_id: str, is_open: bool) -> None:
         before = self._open_ticket_facts.pop(ticket_id, None)
-        after = open_ticket_fact(ticket_id, ticket, self._ticket_attribution.get(ticket_id))
+        attribution = self._ticket_attribution.get(ticket_id)
+        queue = None if attribution is None or not is_open else attribution.queue
+        after = None if queue is None else TicketOpenFact(ticket_id, queue)
         if after is not None:
             self._open_ticket_facts[ticket_id] = after
         if before != after:
@@ -398,7 +417,7 @@ class Engine:
     # -- time ---------------------------------------------------------------------
 
     def _schedule_contact(self, contact_id: str, state: ContactState, after_ms: int) -> None:
-        deadline = next_deadline_ms(state, self._contact_rules, after_ms)
+        deadline = next_deadline_ms(state, self._contact_rules, after_ms, contact_id=contact_id)
         if deadline is not None:
             heapq.heappush(self._timers, (deadline, contact_id))
 
@@ -431,7 +450,7 @@ class Engine:
             state = self._contacts.get(contact_id)
             if state is None:
                 continue
-            deadline_ms = next_deadline_ms(state, self._contact_rules, before_ms)
+            deadline_ms = next_deadline_ms(state, self._contact_rules, before_ms, contact_id=contact_id)
             if deadline_ms is None:
                 continue  # a stale timer: the segment got its wrap-up meanwhile
             if deadline_ms > now_ms:

@@ -190,30 +190,39 @@ def _holds(state: HandlingState, answer: AnswerMark, end: EndMark | None) -> tup
     return total_ms, count
 
 
-def handling_facts(
+# Every ended segment's fact, with the stream time from which it counts (None: it counts at once).
+# A segment still in after-contact work has the fact it gets at its ACW deadline, due then.
+HandlingReading = tuple[tuple[HandlingFact, int | None], ...]
+
+
+def read_handling(
     contact_id: str,
     state: HandlingState,
     place_at: Callable[[int], SegmentPlace | None],
     acw_timeout_ms: Callable[[str], int],
-    now_ms: int,
     *,
     customer_key: str | None = None,
-) -> dict[str, HandlingFact]:
-    """Completed segments by fact id, as of stream time ``now_ms``."""
+) -> HandlingReading:
+    """What every ended segment yields, at any stream time: see :func:`facts_at` and :func:`pending_timeout_ms`.
+
+    Only the ACW timeout depends on time, so one reading of the state serves
+    every stream time it is asked about.
+    """
     ended = [c for c in conversations(state, place_at) if c.end is not None]
     wrapup_of = _assign_wrapups(state, ended)
-    facts: dict[str, HandlingFact] = {}
+    reading: list[tuple[HandlingFact, int | None]] = []
     for conversation in ended:
         end = conversation.end
         assert end is not None
         deadline_ms = end.ts_ms + acw_timeout_ms(conversation.place.queue)
         wrapup = wrapup_of.get(conversation.answer.event_id)
+        due_ms: int | None = None
         if wrapup is not None and wrapup.ts_ms < deadline_ms:
             completed_ms, timed_out = wrapup.ts_ms, False
-        elif wrapup is not None or now_ms >= deadline_ms:
+        else:  # a wrap-up at or after the deadline counts as the timeout too
             completed_ms, timed_out = deadline_ms, True
-        else:
-            continue  # still in after-contact work
+            if wrapup is None:
+                due_ms = deadline_ms  # still in after-contact work until then
         resolved = wrapup.resolved if wrapup is not None and wrapup.resolved is not None else end.resolved
         fact = HandlingFact(
             contact_id=contact_id,
@@ -231,8 +240,32 @@ def handling_facts(
             disposition=wrapup.disposition if wrapup is not None else None,
             customer_key=customer_key,
         )
-        facts[fact.fact_id] = fact
-    return facts
+        reading.append((fact, due_ms))
+    return tuple(reading)
+
+
+def facts_at(reading: HandlingReading, now_ms: int) -> dict[str, HandlingFact]:
+    """Completed segments by fact id, as of stream time ``now_ms``."""
+    return {fact.fact_id: fact for fact, due_ms in reading if due_ms is None or now_ms >= due_ms}
+
+
+def pending_timeout_ms(reading: HandlingReading, after_ms: int) -> int | None:
+    """The earliest ACW deadline after ``after_ms`` of a segment with no wrap-up, if any."""
+    pending = [due_ms for _, due_ms in reading if due_ms is not None and due_ms > after_ms]
+    return min(pending) if pending else None
+
+
+def handling_facts(
+    contact_id: str,
+    state: HandlingState,
+    place_at: Callable[[int], SegmentPlace | None],
+    acw_timeout_ms: Callable[[str], int],
+    now_ms: int,
+    *,
+    customer_key: str | None = None,
+) -> dict[str, HandlingFact]:
+    """Completed segments by fact id, as of stream time ``now_ms``."""
+    return facts_at(read_handling(contact_id, state, place_at, acw_timeout_ms, customer_key=customer_key), now_ms)
 
 
 def _assign_wrapups(state: HandlingState, ended: list[Conversation]) -> dict[str, WrapupMark]:
@@ -266,12 +299,4 @@ def next_timeout_ms(
     Timeouts at or before ``after_ms`` are already part of the facts computed
     at that time, so they are not pending any more.
     """
-    ended = [c for c in conversations(state, place_at) if c.end is not None]
-    wrapup_of = _assign_wrapups(state, ended)
-    deadlines = [
-        c.end.ts_ms + acw_timeout_ms(c.place.queue)
-        for c in ended
-        if c.end is not None and c.answer.event_id not in wrapup_of
-    ]
-    pending = [deadline for deadline in deadlines if deadline > after_ms]
-    return min(pending) if pending else None
+    return pending_timeout_ms(read_handling("", state, place_at, acw_timeout_ms), after_ms)

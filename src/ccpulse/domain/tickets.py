@@ -49,7 +49,7 @@ two facts with the same id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 from ccpulse.domain.changes import FactChanges, diff_facts
@@ -117,15 +117,27 @@ def apply_ticket_event(state: TicketState, event: TicketEvent) -> tuple[TicketSt
     """Fold one event into the ticket's state; return the new state and the facts it changed."""
     if is_duplicate(state, event):
         return state, NO_CHANGES
-    mark = _mark_of(event)
-    seen = (*state.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
-    new_state = replace(state, seen_event_ids=seen)
-    if mark is None or any(m.event_id == mark.event_id for m in state.marks):
+    new_state = record_ticket_event(state, event)
+    if new_state.marks is state.marks:
         return new_state, NO_CHANGES
-    new_state = replace(new_state, marks=tuple(sorted((*state.marks, mark), key=_mark_order)))
     before = ticket_facts(event.ticket_id, state)
     after = ticket_facts(event.ticket_id, new_state)
     return new_state, diff_facts(before, after)
+
+
+def record_ticket_event(state: TicketState, event: TicketEvent) -> TicketState:
+    """The state with the event recorded, no facts derived (for callers that derive them their own way).
+
+    A duplicate gives back ``state``; an event that changes no fact (an
+    internal note, a mark already held) keeps the very ``marks`` tuple.
+    """
+    if is_duplicate(state, event):
+        return state
+    mark = _mark_of(event)
+    seen = (*state.seen_event_ids, event.event_id)[-MAX_REMEMBERED_EVENT_IDS:]
+    if mark is None or any(m.event_id == mark.event_id for m in state.marks):
+        return TicketState(state.marks, seen)
+    return TicketState(tuple(sorted((*state.marks, mark), key=_mark_order)), seen)
 
 
 def _mark_of(event: TicketEvent) -> TicketMark | None:
@@ -150,6 +162,12 @@ def ticket_facts(ticket_id: str, state: TicketState) -> dict[str, TicketFact]:
 def is_open(state: TicketState) -> bool:
     """True if the ticket is in the backlog: created, and not solved or closed since (re)opening."""
     return _creation(state) is not None and _read_life("", state)[1] is _Status.OPEN
+
+
+def ticket_life(ticket_id: str, state: TicketState) -> tuple[dict[str, TicketFact], bool]:
+    """:func:`ticket_facts` and :func:`is_open` from one reading of the ticket's life."""
+    facts, status = _read_life(ticket_id, state)
+    return facts, status is _Status.OPEN and bool(facts)  # a created ticket has a CREATED fact
 
 
 def waiting_events(state: TicketState) -> tuple[TicketMark, ...]:
@@ -220,7 +238,7 @@ def _read_life(ticket_id: str, state: TicketState) -> tuple[dict[str, TicketFact
             escalated = True
         elif mark.type is TicketEventType.SOLVED:
             if status is _Status.OPEN:
-                solver = mark if mark.agent_id is not None else replace(mark, agent_id=last_replier)
+                solver = mark if mark.agent_id is not None else _with_agent(mark, last_replier)
                 facts.append(ticket.fact(TicketStep.SOLVED, solver, with_duration=True, public_replies=public_replies))
                 status = _Status.SOLVED
         elif mark.type is TicketEventType.REOPENED:
@@ -231,6 +249,10 @@ def _read_life(ticket_id: str, state: TicketState) -> tuple[dict[str, TicketFact
             facts.append(ticket.fact(TicketStep.CLOSED, mark))
             status = _Status.CLOSED
     return {fact.fact_id: fact for fact in facts}, status
+
+
+def _with_agent(mark: TicketMark, agent_id: str | None) -> TicketMark:
+    return TicketMark(mark.ts_ms, mark.event_id, mark.type, agent_id, mark.queue, mark.channel)
 
 
 def _mark_order(mark: TicketMark) -> tuple[int, int, str]:
