@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import fields
+from dataclasses import asdict, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 from ccpulse.bench.engine_bench import BenchPlan, engine_config, generate_messages
 from ccpulse.codec import json as codec_json
 from ccpulse.codec.events import decode_event
-from ccpulse.codec.outputs import fact_record, kpi_row, totals_of
+from ccpulse.codec.outputs import fact_record, kpi_row, snapshot_numbers, totals_of
 from ccpulse.domain.contacts import ContactRules
 from ccpulse.domain.engine import Engine
 from ccpulse.domain.entities import (
@@ -188,6 +188,22 @@ def test_kpi_rows_of_every_queue_channel_and_window_match_the_schema(share: floa
     assert {row["window_kind"] for row in rows} == {"interval", "rolling", "today"}
     assert {row["final"] for row in rows} == {False, True}
     assert all("now" in row for row in rows if not row["final"])
+
+
+def test_snapshot_numbers_are_exactly_asdict_of_every_real_snapshot() -> None:
+    engine = Engine(engine_config())
+    for event in simulated_events():
+        engine.apply(event)
+    now_ms = engine.stream_time_ms
+    assert now_ms is not None
+    snapshots = [
+        engine.snapshot(queue, channel, window)
+        for queue, channel in engine.queues()
+        for window in engine.windows(queue, now_ms)
+    ]
+    assert snapshots
+    for kpis in snapshots:
+        assert snapshot_numbers(kpis) == asdict(kpis)
 
 
 @cache

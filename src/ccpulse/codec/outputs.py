@@ -16,7 +16,7 @@ alone:
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from ccpulse.codec import json
 from ccpulse.codec.stage_records import fact_to_dict
 from ccpulse.domain.aggregates import QueueAggregate
 from ccpulse.domain.events import AgentState
-from ccpulse.domain.kpis import KpiSnapshot
+from ccpulse.domain.kpis import KpiSnapshot, ServiceLevelValue
 from ccpulse.domain.queue_view import LiveQueue, ViewFact
 from ccpulse.domain.windows import Window, WindowKind
 
@@ -54,6 +54,19 @@ def kpi_row_key(queue: str, channel: str, window: Window) -> bytes:
     return KEY_SEPARATOR.join((queue, channel, window.name, start)).encode()
 
 
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(KpiSnapshot))
+_SERVICE_LEVEL_FIELDS = tuple(f.name for f in fields(ServiceLevelValue))
+
+
+def snapshot_numbers(kpis: KpiSnapshot) -> dict[str, Any]:
+    """``dataclasses.asdict(kpis)``, built directly: asdict deep-copies every value and cost a third of publishing."""
+    numbers = {name: getattr(kpis, name) for name in _SNAPSHOT_FIELDS}
+    numbers["service_levels"] = tuple(
+        {name: getattr(value, name) for name in _SERVICE_LEVEL_FIELDS} for value in kpis.service_levels
+    )
+    return numbers
+
+
 def kpi_row(
     queue: str,
     channel: str,
@@ -68,7 +81,7 @@ def kpi_row(
     totals: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One KPI row as a JSON-able document. ``live`` parts only for windows that are still open."""
-    numbers = asdict(kpis)
+    numbers = snapshot_numbers(kpis)
     definitions = numbers.pop("definitions")
     numbers.pop("window_ms")
     document: dict[str, Any] = {
