@@ -24,7 +24,9 @@ from ccpulse.codec.events import (
     decode_event,
     encode_event,
     event_document,
+    field_conversions,
     frozen_builder,
+    member_by_value,
     parse_ts,
 )
 from ccpulse.domain.events import (
@@ -442,3 +444,30 @@ def test_event_document_holds_every_set_field_as_plain_json_in_order(event: Cano
     assert list(document.items()) == list(reference_document(event).items())
     assert all(type(value) in {str, int, float, bool, list} for value in document.values())
     assert encode_event(event) == events.json.dumps(reference_document(event))
+
+
+# --- table rows -------------------------------------------------------------
+
+
+def test_member_by_value_finds_members_and_rejects_others_as_the_enum_does() -> None:
+    channel = member_by_value(Channel)
+
+    assert channel("voice") is Channel.VOICE
+    for bad in ["fax", "Voice", 1, None, []]:
+        with pytest.raises(ValueError, match="is not a valid Channel"):
+            channel(bad)
+
+
+def test_field_conversions_are_read_from_the_annotations() -> None:
+    assert field_conversions(AgentEvent) == {
+        "event_id": "",
+        "ts_ms": "",
+        "agent_id": "",
+        "state": "enum",
+        "reason": "",
+        "queues": "tuple",
+        "team": "",
+        "source": "",
+        "tenant": "",
+    }
+    assert field_conversions(SurveyEvent)["channel"] == "enum"  # Channel | None

@@ -84,6 +84,7 @@ class InvalidEvent(ValueError):
 
 DecodedEvent = CanonicalEvent
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=Enum)
 
 _CONTACT_TYPES = {member.value: member for member in ContactEventType}
 _TICKET_TYPES = {member.value: member for member in TicketEventType}
@@ -91,6 +92,37 @@ _CHANNELS = {member.value: member for member in Channel}
 _FLOW_OUT_REASONS = {member.value: member for member in FlowOutReason}
 _AGENT_STATES = {member.value: member for member in AgentState}
 _SURVEY_KINDS = {member.value: member for member in SurveyKind}
+
+
+def member_by_value(enum: type[_E]) -> Callable[[Any], _E]:
+    """``enum(value)`` as a dict lookup (several calls fewer); a value that is no member still raises
+    ``ValueError`` through ``enum`` itself."""
+    members: dict[Any, _E] = {member.value: member for member in enum}
+
+    def member(value: Any) -> _E:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return enum(value)
+
+    return member
+
+
+def field_conversions(cls: type[Any]) -> dict[str, str]:
+    """Each field of dataclass ``cls`` in order, with what makes it plain JSON: ``enum`` (its value),
+    ``tuple`` (a list) or ``""`` (as it is), read from the type annotations."""
+    hints = get_type_hints(cls)
+    conversions: dict[str, str] = {}
+    for spec in fields(cls):
+        hint = hints[spec.name]
+        kinds = get_args(hint) if get_origin(hint) in {Union, UnionType} else (hint,)
+        if any(get_origin(kind) is tuple for kind in kinds):
+            conversions[spec.name] = "tuple"
+        elif any(isinstance(kind, type) and issubclass(kind, Enum) for kind in kinds):
+            conversions[spec.name] = "enum"
+        else:
+            conversions[spec.name] = ""
+    return conversions
 
 
 def _compiled(lines: list[str], name: str, namespace: dict[str, Any]) -> Any:
@@ -760,24 +792,20 @@ def _document_writer(cls: type[Any], type_name: str | None) -> Callable[[Any], d
 
     ``type_name`` is the event's type, or None to write its ``type`` field.
     """
-    hints = get_type_hints(cls)
     lines = [
         "def write(event):",
         f"    document = {{'event_id': event.event_id, 'type': {'type_name' if type_name else 'event.type.value'}, "
         "'ts': event.ts_ms}",
     ]
-    for spec in fields(cls):
-        if spec.name in {"event_id", "type", "ts_ms"}:
+    for name, conversion in field_conversions(cls).items():
+        if name in {"event_id", "type", "ts_ms"}:
             continue
-        hint = hints[spec.name]
-        kinds = get_args(hint) if get_origin(hint) in {Union, UnionType} else (hint,)
-        if any(get_origin(kind) is tuple for kind in kinds):
-            lines += [f"    if event.{spec.name}:", f"        document[{spec.name!r}] = list(event.{spec.name})"]
+        if conversion == "tuple":
+            lines += [f"    if event.{name}:", f"        document[{name!r}] = list(event.{name})"]
             continue
-        is_enum = any(isinstance(kind, type) and issubclass(kind, Enum) for kind in kinds)
         lines += [
-            f"    if event.{spec.name} is not None:",
-            f"        document[{spec.name!r}] = event.{spec.name}{'.value' if is_enum else ''}",
+            f"    if event.{name} is not None:",
+            f"        document[{name!r}] = event.{name}{'.value' if conversion == 'enum' else ''}",
         ]
     lines.append("    return document")
     write: Callable[[Any], dict[str, Any]] = _compiled(lines, "write", {"type_name": type_name})

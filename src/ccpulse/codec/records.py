@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccpulse.codec import json
-from ccpulse.codec.events import encode_event, event_from_dict
+from ccpulse.codec.events import event_document, event_from_dict, frozen_builder, member_by_value
 from ccpulse.domain.agent_states import AgentTimeline, StateChange
 from ccpulse.domain.events import AgentState, Channel, SurveyEvent, TicketEventType
 from ccpulse.domain.facts import QueueOutcome
@@ -20,6 +19,16 @@ from ccpulse.domain.queue_stints import (
 )
 from ccpulse.domain.surveys import SurveyInbox
 from ccpulse.domain.tickets import TicketMark, TicketState
+
+# Table rows are read back on every event of their entity: members by value and marks through their builders.
+_channel = member_by_value(Channel)
+_outcome_of = member_by_value(QueueOutcome)
+_state_of = member_by_value(AgentState)
+_ticket_type = member_by_value(TicketEventType)
+_new_stint_start = frozen_builder(StintStart)
+_new_outcome_mark = frozen_builder(OutcomeMark)
+_new_state_change = frozen_builder(StateChange)
+_new_ticket_mark = frozen_builder(TicketMark)
 
 
 def state_to_dict(state: ContactQueueState) -> dict[str, Any]:
@@ -34,9 +43,9 @@ def state_from_dict(document: dict[str, Any] | None) -> ContactQueueState:
     if not document:
         return ContactQueueState()
     return ContactQueueState(
-        starts=tuple(StintStart(ts, queue, Channel(channel)) for ts, queue, channel in document["starts"]),
+        starts=tuple(_new_stint_start(ts, queue, _channel(channel)) for ts, queue, channel in document["starts"]),
         outcomes=tuple(
-            OutcomeMark(ts, event_id, QueueOutcome(outcome)) for ts, event_id, outcome in document["outcomes"]
+            _new_outcome_mark(ts, event_id, _outcome_of(outcome)) for ts, event_id, outcome in document["outcomes"]
         ),
         seen_event_ids=tuple(document["seen"]),
     )
@@ -58,7 +67,7 @@ def agent_timeline_from_dict(document: dict[str, Any] | None) -> AgentTimeline:
         return AgentTimeline()
     return AgentTimeline(
         changes=tuple(
-            StateChange(ts, event_id, AgentState(state), tuple(queues), team)
+            _new_state_change(ts, event_id, _state_of(state), tuple(queues), team)
             for ts, event_id, state, queues, team in document["changes"]
         ),
         floor_ts_ms=document["floor"],
@@ -81,13 +90,13 @@ def ticket_state_from_dict(document: dict[str, Any] | None) -> TicketState:
         return TicketState()
     return TicketState(
         marks=tuple(
-            TicketMark(
+            _new_ticket_mark(
                 ts,
                 event_id,
-                TicketEventType(event_type),
+                _ticket_type(event_type),
                 agent_id,
                 queue,
-                None if channel is None else Channel(channel),
+                None if channel is None else _channel(channel),
             )
             for ts, event_id, event_type, agent_id, queue, channel in document["marks"]
         ),
@@ -98,7 +107,7 @@ def ticket_state_from_dict(document: dict[str, Any] | None) -> TicketState:
 def survey_inbox_to_dict(inbox: SurveyInbox) -> dict[str, Any]:
     """Pending surveys are kept in their canonical event form (:func:`encode_event`)."""
     return {
-        "pending": [json.loads(encode_event(event)) for event in inbox.pending],
+        "pending": [event_document(event) for event in inbox.pending],
         "seen": list(inbox.seen_event_ids),
     }
 

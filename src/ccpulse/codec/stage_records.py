@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 from ccpulse.codec import json
-from ccpulse.codec.events import encode_event, event_from_dict
+from ccpulse.codec.events import event_document, event_from_dict, field_conversions, frozen_builder, member_by_value
 from ccpulse.codec.records import (
     agent_timeline_from_dict,
     agent_timeline_to_dict,
@@ -70,15 +70,34 @@ def fact_to_dict(fact: ViewFact) -> dict[str, Any]:
 
     ``kind`` names the fact type, so a survey's own ``kind`` (csat, nps...) is ``survey_kind``.
     """
-    document: dict[str, Any] = {"kind": _KIND_OF[type(fact)]}
-    for spec in fields(fact):
-        value = getattr(fact, spec.name)
-        if isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        document[_FIELD_NAMES.get(spec.name, spec.name)] = value
+    kind, names, values_of, enum_names, tuple_names = _FACT_LAYOUTS[type(fact)]
+    document: dict[str, Any] = {"kind": kind}
+    document.update(zip(names, values_of(fact), strict=True))
+    for name in enum_names:
+        value = document[name]
+        if value is not None:
+            document[name] = value.value
+    for name in tuple_names:
+        document[name] = list(document[name])
     return document
+
+
+def _fact_layout(cls: type[Any]) -> tuple[str, tuple[str, ...], Callable[[Any], tuple[Any, ...]], list[str], list[str]]:
+    """The fact's kind, its document keys in field order, a getter of its values, and its enum and tuple keys."""
+    conversions = field_conversions(cls)
+    names = tuple(_FIELD_NAMES.get(spec.name, spec.name) for spec in fields(cls))
+    by_key = dict(zip(names, conversions.values(), strict=True))
+    values_of = attrgetter(*(spec.name for spec in fields(cls)))
+    return (
+        _KIND_OF[cls],
+        names,
+        values_of,
+        [key for key, conversion in by_key.items() if conversion == "enum"],
+        [key for key, conversion in by_key.items() if conversion == "tuple"],
+    )
+
+
+_FACT_LAYOUTS = {cls: _fact_layout(cls) for cls in _KIND_OF}
 
 
 def fact_from_dict(document: dict[str, Any]) -> ViewFact:
@@ -89,30 +108,51 @@ def fact_from_dict(document: dict[str, Any]) -> ViewFact:
     return decode(document)
 
 
+_channel = member_by_value(Channel)
+_state_of = member_by_value(AgentState)
+_outcome_of = member_by_value(QueueOutcome)
+_ticket_step = member_by_value(TicketStep)
+_survey_kind = member_by_value(SurveyKind)
+_NEW_QUEUE_ARRIVAL_FACT = frozen_builder(QueueArrivalFact)
+_NEW_QUEUE_OUTCOME_FACT = frozen_builder(QueueOutcomeFact)
+_NEW_HANDLING_FACT = frozen_builder(HandlingFact)
+_NEW_AGENT_STATE_FACT = frozen_builder(AgentStateFact)
+_NEW_TICKET_FACT = frozen_builder(TicketFact)
+_NEW_SURVEY_FACT = frozen_builder(SurveyFact)
+_NEW_AGENT_PRESENCE_FACT = frozen_builder(AgentPresenceFact)
+_NEW_TICKET_OPEN_FACT = frozen_builder(TicketOpenFact)
+_NEW_ANSWER_MARK = frozen_builder(AnswerMark)
+_NEW_END_MARK = frozen_builder(EndMark)
+_NEW_HOLD_MARK = frozen_builder(HoldMark)
+_NEW_WRAPUP_MARK = frozen_builder(WrapupMark)
+
+
 def _optional_channel(value: str | None) -> Channel | None:
-    return None if value is None else Channel(value)
+    return None if value is None else _channel(value)
 
 
 def _arrival(d: dict[str, Any]) -> QueueArrivalFact:
-    return QueueArrivalFact(d["contact_id"], d["queue"], Channel(d["channel"]), d["queued_ts_ms"], d["customer_key"])
+    return _NEW_QUEUE_ARRIVAL_FACT(
+        d["contact_id"], d["queue"], _channel(d["channel"]), d["queued_ts_ms"], d["customer_key"]
+    )
 
 
 def _outcome(d: dict[str, Any]) -> QueueOutcomeFact:
-    return QueueOutcomeFact(
+    return _NEW_QUEUE_OUTCOME_FACT(
         d["contact_id"],
         d["queue"],
-        Channel(d["channel"]),
-        QueueOutcome(d["outcome"]),
+        _channel(d["channel"]),
+        _outcome_of(d["outcome"]),
         d["queued_ts_ms"],
         d["outcome_ts_ms"],
     )
 
 
 def _handling(d: dict[str, Any]) -> HandlingFact:
-    return HandlingFact(
+    return _NEW_HANDLING_FACT(
         contact_id=d["contact_id"],
         queue=d["queue"],
-        channel=Channel(d["channel"]),
+        channel=_channel(d["channel"]),
         agent_id=d["agent_id"],
         answered_ts_ms=d["answered_ts_ms"],
         ended_ts_ms=d["ended_ts_ms"],
@@ -128,17 +168,17 @@ def _handling(d: dict[str, Any]) -> HandlingFact:
 
 
 def _agent_state(d: dict[str, Any]) -> AgentStateFact:
-    return AgentStateFact(
-        d["agent_id"], AgentState(d["state"]), d["start_ts_ms"], d["end_ts_ms"], tuple(d["queues"]), d["team"]
+    return _NEW_AGENT_STATE_FACT(
+        d["agent_id"], _state_of(d["state"]), d["start_ts_ms"], d["end_ts_ms"], tuple(d["queues"]), d["team"]
     )
 
 
 def _ticket(d: dict[str, Any]) -> TicketFact:
-    return TicketFact(
+    return _NEW_TICKET_FACT(
         ticket_id=d["ticket_id"],
         queue=d["queue"],
-        channel=Channel(d["channel"]),
-        step=TicketStep(d["step"]),
+        channel=_channel(d["channel"]),
+        step=_ticket_step(d["step"]),
         ts_ms=d["ts_ms"],
         duration_ms=d["duration_ms"],
         public_replies=d["public_replies"],
@@ -147,9 +187,9 @@ def _ticket(d: dict[str, Any]) -> TicketFact:
 
 
 def _survey(d: dict[str, Any]) -> SurveyFact:
-    return SurveyFact(
+    return _NEW_SURVEY_FACT(
         survey_id=d["survey_id"],
-        kind=SurveyKind(d["survey_kind"]),
+        kind=_survey_kind(d["survey_kind"]),
         score=float(d["score"]),
         ts_ms=d["ts_ms"],
         queue=d["queue"],
@@ -159,11 +199,11 @@ def _survey(d: dict[str, Any]) -> SurveyFact:
 
 
 def _presence(d: dict[str, Any]) -> AgentPresenceFact:
-    return AgentPresenceFact(d["agent_id"], AgentState(d["state"]), d["since_ts_ms"], tuple(d["queues"]))
+    return _NEW_AGENT_PRESENCE_FACT(d["agent_id"], _state_of(d["state"]), d["since_ts_ms"], tuple(d["queues"]))
 
 
 def _ticket_open(d: dict[str, Any]) -> TicketOpenFact:
-    return TicketOpenFact(d["ticket_id"], d["queue"])
+    return _NEW_TICKET_OPEN_FACT(d["ticket_id"], d["queue"])
 
 
 _FACT_DECODERS: dict[str, Callable[[dict[str, Any]], ViewFact]] = {
@@ -195,10 +235,10 @@ def handling_state_from_dict(document: dict[str, Any] | None) -> HandlingState:
     if not document:
         return HandlingState()
     return HandlingState(
-        answers=tuple(AnswerMark(*mark) for mark in document["answers"]),
-        ends=tuple(EndMark(*mark) for mark in document["ends"]),
-        holds=tuple(HoldMark(*mark) for mark in document["holds"]),
-        wrapups=tuple(WrapupMark(*mark) for mark in document["wrapups"]),
+        answers=tuple(_NEW_ANSWER_MARK(*mark) for mark in document["answers"]),
+        ends=tuple(_NEW_END_MARK(*mark) for mark in document["ends"]),
+        holds=tuple(_NEW_HOLD_MARK(*mark) for mark in document["holds"]),
+        wrapups=tuple(_NEW_WRAPUP_MARK(*mark) for mark in document["wrapups"]),
     )
 
 
@@ -226,7 +266,7 @@ def entity_state_to_dict(state: EntityState) -> dict[str, Any]:
         "contact": None if state.contact is None else contact_state_to_dict(state.contact),
         "agent": None if state.agent is None else agent_timeline_to_dict(state.agent),
         "ticket": None if state.ticket is None else ticket_state_to_dict(state.ticket),
-        "surveys": [json.loads(encode_event(event)) for event in state.surveys],
+        "surveys": [event_document(event) for event in state.surveys],
         "last_event_ms": state.last_event_ms,
         "queues_sent_to": sorted(state.queues_sent_to),
     }
