@@ -28,7 +28,7 @@ still holds that a lost delete should have removed (:func:`resync`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ccpulse.domain import agent_states, surveys, tickets
 from ccpulse.domain.contacts import ContactRules, ContactState, contact_facts, record_event
@@ -44,15 +44,21 @@ from ccpulse.domain.facts import (
     AgentStateFact,
     HandlingFact,
     SurveyFact,
-    TicketFact,
     TicketOpenFact,
     TicketStep,
 )
+from ccpulse.domain.memo import LatestReadings
 from ccpulse.domain.queue_view import ViewFact
 
 # Stream time "at the end of time": every pending ACW timeout has passed.
 EVENTUALLY_MS = 2**62
 MAX_SURVEYS_PER_ENTITY = 64  # a contact or ticket is rated a handful of times; beyond this, the oldest go
+# Entities whose latest facts are kept for their next event (see memo).
+ENTITIES_REMEMBERED = 8192
+
+
+def _new_readings() -> LatestReadings[EntityState, dict[str, ViewFact]]:
+    return LatestReadings(ENTITIES_REMEMBERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,10 @@ class EntityRules:
 
     contact: ContactRules
     customer_key: Callable[[str | None], str | None]  # keyed hash of a customer id
+    # The facts of each entity's latest row, derived under these rules: a memo, not configuration.
+    facts: LatestReadings[EntityState, dict[str, ViewFact]] = field(
+        default_factory=_new_readings, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,40 +131,96 @@ def entity_key(event: CanonicalEvent) -> str | None:
 
 def apply_entity_event(state: EntityState, event: CanonicalEvent, rules: EntityRules) -> tuple[EntityState, bool]:
     """Record the event in the entity's state; True as second item if it was a duplicate."""
-    recorded = _recorded(state, event, rules)
-    if recorded is None:
-        return state, True
-    return replace(recorded, last_event_ms=max(state.last_event_ms, event.ts_ms)), False
-
-
-def _recorded(state: EntityState, event: CanonicalEvent, rules: EntityRules) -> EntityState | None:
-    """The state with the event in it; None for a duplicate."""
+    last_event_ms = max(state.last_event_ms, event.ts_ms)
+    contact, agent, ticket, rated_by = state.contact, state.agent, state.ticket, state.surveys
     if isinstance(event, ContactEvent):
-        contact = state.contact or ContactState()
-        duplicate = event.event_id in contact.seen_event_ids
-        return (
-            None
-            if duplicate
-            else replace(state, contact=record_event(contact, event, rules.customer_key(event.customer_id)))
-        )
-    if isinstance(event, AgentEvent):
-        timeline = state.agent or agent_states.AgentTimeline()
-        new_timeline, _ = agent_states.apply_agent_event(timeline, event)
-        return None if new_timeline is timeline else replace(state, agent=new_timeline)
-    if isinstance(event, TicketEvent):
-        ticket = state.ticket or tickets.TicketState()
-        duplicate = tickets.is_duplicate(ticket, event)
-        return None if duplicate else replace(state, ticket=tickets.apply_ticket_event(ticket, event)[0])
-    if isinstance(event, SurveyEvent):
-        if any(known.event_id == event.event_id for known in state.surveys):
-            return None
-        kept = sorted((*state.surveys, event), key=lambda s: (s.ts_ms, s.event_id))[-MAX_SURVEYS_PER_ENTITY:]
-        return replace(state, surveys=tuple(sorted(kept, key=lambda s: s.event_id)))
-    return state  # watermarks carry no entity
+        contact = contact or _NEW_CONTACT
+        if event.event_id in contact.seen_event_ids:
+            return state, True
+        # The first customer key seen sticks: hash only while the contact has none.
+        customer_key = rules.customer_key(event.customer_id) if contact.customer_key is None else None
+        contact = record_event(contact, event, customer_key)
+    elif isinstance(event, AgentEvent):
+        timeline = agent or _NEW_TIMELINE
+        agent, _ = agent_states.apply_agent_event(timeline, event)
+        if agent is timeline:
+            return state, True
+    elif isinstance(event, TicketEvent):
+        ticket = ticket or _NEW_TICKET
+        if tickets.is_duplicate(ticket, event):
+            return state, True
+        ticket = tickets.record_ticket_event(ticket, event)
+    elif isinstance(event, SurveyEvent):
+        if any(known.event_id == event.event_id for known in rated_by):
+            return state, True
+        kept = sorted((*rated_by, event), key=lambda s: (s.ts_ms, s.event_id))[-MAX_SURVEYS_PER_ENTITY:]
+        rated_by = tuple(sorted(kept, key=lambda s: s.event_id))
+    return EntityState(contact, agent, ticket, rated_by, last_event_ms, state.queues_sent_to), False
+
+
+# Every entity starts from these (frozen, so sharing them is safe).
+_NEW_CONTACT = ContactState()
+_NEW_TIMELINE = agent_states.AgentTimeline()
+_NEW_TICKET = tickets.TicketState()
 
 
 def entity_facts(key: str, state: EntityState, rules: EntityRules) -> dict[str, ViewFact]:
-    """Every fact and live record the entity implies once all its timeouts have passed, by fact key."""
+    """Every fact and live record the entity implies once all its timeouts have passed, by fact key.
+
+    Derived once per row object (the event after the one that made the row asks again);
+    the dict returned may be shared, so callers must not change it.
+    """
+    facts = rules.facts.get(key, state)
+    if facts is None:
+        facts = _derive_entity_facts(key, state, rules)
+        rules.facts.put(key, state, facts)
+    return facts
+
+
+def _facts_after(
+    key: str, before_state: EntityState, before: dict[str, ViewFact], state: EntityState, rules: EntityRules
+) -> dict[str, ViewFact]:
+    """:func:`entity_facts` of ``state``, the row one event made of ``before_state`` (whose facts are ``before``)."""
+    facts = rules.facts.get(key, state)
+    if facts is None:
+        facts = _with_latest_agent_change(key, before_state, before, state)
+        if facts is None:
+            facts = _derive_entity_facts(key, state, rules)
+        rules.facts.put(key, state, facts)
+    return facts
+
+
+def _with_latest_agent_change(
+    key: str, before_state: EntityState, before: dict[str, ViewFact], state: EntityState
+) -> dict[str, ViewFact] | None:
+    """The agent's facts when its event is later than all others: one more span, a new presence.
+
+    The usual case, and the same facts as deriving the whole history again
+    (see :func:`agent_states.apply_agent_event`); the spans already known stay the
+    very same objects. None when the event did anything else.
+    """
+    old, new = before_state.agent, state.agent
+    if old is None or new is None or not old.changes or state.surveys or not key.startswith("agent:"):
+        return None
+    changes, last = new.changes, old.changes[-1]
+    if (
+        len(changes) != len(old.changes) + 1
+        or changes[-1].ts_ms <= last.ts_ms
+        or new.floor_ts_ms != old.floor_ts_ms
+        or changes[:-1] != old.changes
+    ):
+        return None
+    agent_id = key.partition(":")[2]
+    presence_key = f"presence:{agent_id}"
+    facts = dict(before)
+    del facts[presence_key]  # it goes last again, after the new span
+    span = AgentStateFact(agent_id, last.state, last.ts_ms, changes[-1].ts_ms, queues=last.queues, team=last.team)
+    facts[f"agent_state:{span.fact_id}"] = span
+    _add_presence(agent_id, new, facts)
+    return facts
+
+
+def _derive_entity_facts(key: str, state: EntityState, rules: EntityRules) -> dict[str, ViewFact]:
     kind, _, entity_id = key.partition(":")
     facts: dict[str, ViewFact] = {}
     attribution: surveys.Attribution | None = None
@@ -192,6 +258,10 @@ def _contact_part(
 def _agent_part(agent_id: str, timeline: agent_states.AgentTimeline, facts: dict[str, ViewFact]) -> None:
     for fact_id, span in agent_states.agent_state_facts(agent_id, timeline).items():
         facts[f"agent_state:{fact_id}"] = span
+    _add_presence(agent_id, timeline, facts)
+
+
+def _add_presence(agent_id: str, timeline: agent_states.AgentTimeline, facts: dict[str, ViewFact]) -> None:
     current = agent_states.open_state(timeline)
     if current is not None:
         facts[f"presence:{agent_id}"] = AgentPresenceFact(agent_id, current.state, current.since_ts_ms, current.queues)
@@ -211,28 +281,45 @@ def _ticket_part(ticket_id: str, ticket: tickets.TicketState, facts: dict[str, V
 
 def routes_of(fact: ViewFact) -> tuple[str, ...]:
     """The queues whose partitions need this fact: agent records go to every queue the agent serves."""
-    if isinstance(fact, AgentStateFact | AgentPresenceFact):
+    if isinstance(fact, _MANY_QUEUE_FACTS):
         return fact.queues
     if isinstance(fact, SurveyFact):
         return () if fact.queue is None or fact.channel is None else (fact.queue,)
-    if isinstance(fact, TicketFact | TicketOpenFact):
-        return (fact.queue,)
     return (fact.queue,)
 
 
+_MANY_QUEUE_FACTS = (AgentStateFact, AgentPresenceFact)
+
+
 def routed_changes(entity: str, before: dict[str, ViewFact], after: dict[str, ViewFact]) -> list[QueueChange]:
-    """Deletes, then upserts, that turn the queue side's copy of ``before`` into ``after``."""
-    before_routes = {(queue, key): fact for key, fact in before.items() for queue in routes_of(fact)}
-    after_routes = {(queue, key): fact for key, fact in after.items() for queue in routes_of(fact)}
-    changes: list[QueueChange] = [
-        Delete(queue, key, entity) for (queue, key) in before_routes if (queue, key) not in after_routes
-    ]
-    changes += [
-        Upsert(queue, key, entity, fact)
-        for (queue, key), fact in after_routes.items()
-        if before_routes.get((queue, key)) != fact
-    ]
+    """Deletes, then upserts, that turn the queue side's copy of ``before`` into ``after``.
+
+    Each (queue, fact key) once, in the order of the facts and of their routes;
+    an unchanged fact sends nothing (the very same object is not even compared).
+    """
+    changes: list[QueueChange] = []
+    unchanged: set[str] = set()
+    for key, fact in before.items():
+        now = after.get(key)
+        if now is fact:
+            continue
+        if now is None:
+            kept: tuple[str, ...] = ()
+        elif now == fact:
+            unchanged.add(key)
+            continue
+        else:
+            kept = routes_of(now)
+        changes += [Delete(queue, key, entity) for queue in _each_once(routes_of(fact)) if queue not in kept]
+    for key, fact in after.items():
+        if key in unchanged or before.get(key) is fact:
+            continue
+        changes += [Upsert(queue, key, entity, fact) for queue in _each_once(routes_of(fact))]
     return changes
+
+
+def _each_once(queues: tuple[str, ...]) -> tuple[str, ...] | dict[str, None]:
+    return queues if len(queues) < 2 else dict.fromkeys(queues)
 
 
 def resync(entity: str, state: EntityState, facts: dict[str, ViewFact]) -> list[QueueChange]:
@@ -257,8 +344,13 @@ def process_event(
     new_state, duplicate = apply_entity_event(state, event, rules)
     if duplicate:
         return state, resync(key, state, entity_facts(key, state, rules)), True
-    changes = routed_changes(key, entity_facts(key, state, rules), entity_facts(key, new_state, rules))
-    return with_queues_sent_to(new_state, changes), changes, False
+    before = entity_facts(key, state, rules)  # first: the memo holds one row per key
+    after = _facts_after(key, state, before, new_state, rules)
+    changes = routed_changes(key, before, after)
+    row = with_queues_sent_to(new_state, changes)
+    if row is not new_state:
+        rules.facts.put(key, row, after)  # the queues sent to are no part of the facts
+    return row, changes, False
 
 
 def with_queues_sent_to(state: EntityState, changes: list[QueueChange]) -> EntityState:
@@ -266,4 +358,6 @@ def with_queues_sent_to(state: EntityState, changes: list[QueueChange]) -> Entit
     queues = {change.queue for change in changes} - state.queues_sent_to
     if not queues:
         return state
-    return replace(state, queues_sent_to=state.queues_sent_to | queues)
+    return EntityState(
+        state.contact, state.agent, state.ticket, state.surveys, state.last_event_ms, state.queues_sent_to | queues
+    )
