@@ -244,3 +244,21 @@ def test_a_clock_that_jumps_days_publishes_every_closed_interval_and_day_with_it
     assert len(intervals) == 3 * 96 + 4
     assert sum(doc["kpis"]["answered"] for doc in intervals) == 3
     assert publisher.last_run_ms == T0 + 3 * day + HOUR_MS
+
+
+def test_rows_from_cached_blocks_equal_rows_read_afresh_as_late_and_new_facts_arrive() -> None:
+    # Two identical views; one publisher keeps its blocks between runs, the other reads every block afresh.
+    # Facts arrive over four hours of runs, some late (into blocks already cached), some retracted.
+    views = [QueueView(track_changes=True), QueueView(track_changes=True)]
+    cached, fresh = KpiPublisher(), KpiPublisher()
+    for step in range(16):
+        now_ms = T0 + (step + 1) * 15 * M
+        facts = stint(f"c{step}", now_ms - 7 * M, (step % 5) * 9 * S)
+        late = stint(f"late{step}", T0 + (step // 2) * 15 * M + 3 * M, 25 * S, QueueOutcome.ABANDONED, Channel.CHAT)
+        for view in views:
+            view.apply(facts + late)
+            if step % 3 == 2:
+                view.apply(retracted=stint(f"c{step - 1}", now_ms - 22 * M, ((step - 1) % 5) * 9 * S))
+            view.advance_to(now_ms)
+        fresh._blocks = type(fresh._blocks)()
+        assert cached.due_rows(views[0], now_ms) == fresh.due_rows(views[1], now_ms)

@@ -145,6 +145,11 @@ class QueueView:
     def queue_config(self, queue: str) -> QueueConfig:
         return self.config.queues.for_queue(queue)
 
+    @property
+    def tracks_changes(self) -> bool:
+        """Whether :meth:`take_changed_buckets` reports every bucket changed (else it reports none)."""
+        return self._track_changes
+
     # -- input ---------------------------------------------------------------------
 
     def apply(
