@@ -165,26 +165,24 @@ class QueueAggregate:
 
     def __post_init__(self) -> None:
         thresholds, bounds = self.sl_thresholds_ms, self.wait_bounds_ms
-        if not thresholds or list(thresholds) != sorted(set(thresholds)):
-            raise ValueError(f"sl_thresholds_ms must be increasing without repeats, got {thresholds}")
-        if list(bounds) != sorted(set(bounds)) or any(b <= 0 for b in bounds):
-            raise ValueError(f"wait_bounds_ms must be increasing positive milliseconds, got {bounds}")
-        for name, size in _VECTOR_SIZES:
-            given: list[int] = getattr(self, name)
-            expected = size(self)
-            if given and len(given) != expected:
-                raise ValueError(f"{name} needs {expected} entries, got {len(given)}")
-            # Always a list of our own: an aggregate never shares a list with another
-            # (dataclasses.replace and copy() pass the old lists in).
-            setattr(self, name, list(given) if given else [0] * expected)
+        if (thresholds, bounds) not in _CHECKED_SHAPES:
+            _check_shape(thresholds, bounds)
+        # Always lists of our own: an aggregate never shares a list with another
+        # (dataclasses.replace and copy() pass the old lists in).
+        sl_size, histogram_size = len(thresholds), len(bounds) + 1
+        self.answered_within = _own_counts("answered_within", self.answered_within, sl_size)
+        self.abandoned_within = _own_counts("abandoned_within", self.abandoned_within, sl_size)
+        self.answered_wait_counts = _own_counts("answered_wait_counts", self.answered_wait_counts, histogram_size)
+        self.abandoned_wait_counts = _own_counts("abandoned_wait_counts", self.abandoned_wait_counts, histogram_size)
 
     @classmethod
     def empty(cls, config: QueueConfig) -> QueueAggregate:
         """The identity of :func:`merge` for aggregates of this queue configuration."""
-        return cls(
-            sl_thresholds_ms=tuple(t * 1000 for t in config.sl_thresholds_s),
-            wait_bounds_ms=tuple(b * 1000 for b in config.wait_bounds_s),
-        )
+        shape = _SHAPES_MS.get((config.sl_thresholds_s, config.wait_bounds_s))
+        if shape is None:
+            shape = (tuple(t * 1000 for t in config.sl_thresholds_s), tuple(b * 1000 for b in config.wait_bounds_s))
+            _SHAPES_MS[(config.sl_thresholds_s, config.wait_bounds_s)] = shape
+        return cls(*shape)
 
     # -- derived counts (no division) -------------------------------------------
 
@@ -453,6 +451,29 @@ def _count_within(counts: list[int], thresholds_ms: tuple[int, ...], wait_ms: in
             for j in range(i, len(counts)):
                 counts[j] += sign
             return
+
+
+# Shapes already found valid, and the millisecond shapes of queue settings (both a handful).
+_CHECKED_SHAPES: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+_SHAPES_MS: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def _check_shape(thresholds: tuple[int, ...], bounds: tuple[int, ...]) -> None:
+    if not thresholds or list(thresholds) != sorted(set(thresholds)):
+        raise ValueError(f"sl_thresholds_ms must be increasing without repeats, got {thresholds}")
+    if list(bounds) != sorted(set(bounds)) or any(b <= 0 for b in bounds):
+        raise ValueError(f"wait_bounds_ms must be increasing positive milliseconds, got {bounds}")
+    if type(thresholds) is tuple and type(bounds) is tuple:
+        _CHECKED_SHAPES.add((thresholds, bounds))
+
+
+def _own_counts(name: str, given: list[int], size: int) -> list[int]:
+    """A fresh list of ``size`` counts: a copy of ``given``, or zeros if it is empty."""
+    if not given:
+        return [0] * size
+    if len(given) != size:
+        raise ValueError(f"{name} needs {size} entries, got {len(given)}")
+    return list(given)
 
 
 def _check_same_shape(a: QueueAggregate, b: QueueAggregate) -> None:

@@ -75,12 +75,17 @@ class FactStore:
         return self._sync(change)
 
     def _upsert(self, queue: str, key: str, live: LiveFact) -> list[RowWrite]:
-        current = self._live.get((queue, key))
-        if current == live:
+        row = (queue, key)
+        current = self._live.get(row)
+        if current is not None and current.entity == live.entity and _same_fact(current.fact, live.fact):
             return []
-        self.view.apply(published=(live.fact,), retracted=() if current is None else (current.fact,), only_queue=queue)
-        self._live[(queue, key)] = live
-        self._keys_of.setdefault((queue, live.entity), set()).add(key)
+        self.view.apply((live.fact,), () if current is None else (current.fact,), only_queue=queue)
+        self._live[row] = live
+        entity_keys = self._keys_of.get((queue, live.entity))
+        if entity_keys is None:
+            self._keys_of[(queue, live.entity)] = {key}
+        else:
+            entity_keys.add(key)
         return [RowWrite(queue, key, live)]
 
     def _delete(self, queue: str, key: str) -> list[RowWrite]:
@@ -142,6 +147,11 @@ class FactStore:
     def stream_clock_ms(self) -> int | None:
         """The watermark: the slowest first-stage partition's stream time (None before any report)."""
         return min(self._source_clocks.values()) if self._source_clocks else None
+
+
+def _same_fact(held: ViewFact, fact: ViewFact) -> bool:
+    """``held == fact``, without comparing field by field when it is the very same object."""
+    return held is fact or held == fact
 
 
 def _counts_at_ms(fact: ViewFact) -> int:

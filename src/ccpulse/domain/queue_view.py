@@ -55,7 +55,6 @@ from ccpulse.domain.windows import (
     Window,
     WindowConfig,
     WindowKind,
-    bucket_start_ms,
     rolling_buckets,
     windows_at,
 )
@@ -141,9 +140,14 @@ class QueueView:
         self._arrival_ages = AgeIndex[tuple[str, str, str]](bucket_ms)
         # (queue, bucket start) whose aggregates changed since take_changed_buckets(), if tracked.
         self._changed: set[tuple[str, int]] = set()
+        self._queue_configs: dict[str, QueueConfig] = {}  # each queue's rules, looked up once
+        self._bucket_ms = bucket_ms
 
     def queue_config(self, queue: str) -> QueueConfig:
-        return self.config.queues.for_queue(queue)
+        config = self._queue_configs.get(queue)
+        if config is None:
+            config = self._queue_configs[queue] = self.config.queues.for_queue(queue)
+        return config
 
     @property
     def tracks_changes(self) -> bool:
@@ -209,8 +213,8 @@ class QueueView:
         """Segments completing by ACW timeout after the clock, held back until it gets there."""
         return len(self._held)
 
-    def _bucket(self, queue: str, channel: str, ts_ms: int) -> QueueAggregate | None:
-        start_ms = bucket_start_ms(ts_ms, self.config.windows.bucket_ms)
+    def _bucket(self, queue: str, channel: str, start_ms: int) -> QueueAggregate | None:
+        """The aggregate of the bucket starting at ``start_ms``; None if retention has dropped it."""
         if self.clock_ms is not None and start_ms < self.clock_ms - self.config.retention_ms:
             self.stats.expired_facts += 1
             return None
@@ -234,22 +238,27 @@ class QueueView:
             return
         else:
             ts_ms = fact.ts_ms
-        if fact.queue is None or fact.channel is None:
+        queue, channel = fact.queue, fact.channel
+        if queue is None or channel is None:
             return  # a survey nobody could attribute: counted by the inbox, not by a queue
-        aggregate = self._bucket(fact.queue, fact.channel.value, ts_ms)
+        # _value_ is the member's plain string (Enum.value is a much slower property).
+        start_ms = ts_ms - ts_ms % self._bucket_ms
+        aggregate = self._bucket(queue, channel._value_, start_ms)
         if aggregate is None:
             return
-        config = self.queue_config(fact.queue)
-        aggregate.add_fact(fact, config, sign=sign)
+        config = self.queue_config(queue)
         if isinstance(fact, QueueOutcomeFact):
-            key = (fact.queue, fact.channel.value, bucket_start_ms(ts_ms, self.config.windows.bucket_ms))
+            aggregate.add_outcome(fact, config, sign=sign)
+            key = (queue, channel._value_, start_ms)
             longest = self._longest_waits.get(key)
             if longest is None:
                 longest = self._longest_waits[key] = LongestWaits()
             longest.fold(fact, config, aggregate, sign)
+        else:
+            aggregate.add_fact(fact, config, sign=sign)
 
     def _count_agent_time(self, fact: AgentStateFact, sign: int, only_queue: str | None) -> None:
-        bucket_ms = self.config.windows.bucket_ms
+        bucket_ms = self._bucket_ms
         queues = fact.queues if only_queue is None else [q for q in fact.queues if q == only_queue]
         for queue in queues:
             config = self.queue_config(queue)
@@ -281,7 +290,7 @@ class QueueView:
 
     def _follow_stint(self, fact: QueueArrivalFact | QueueOutcomeFact, sign: int) -> None:
         """Waiting = stints arrived and not finished, whichever of the two facts came first."""
-        key = (fact.queue, fact.channel.value)
+        key = (fact.queue, fact.channel._value_)
         arrived = self._arrived.setdefault(key, {})
         finished = self._finished.setdefault(key, {})
         waiting = self._waiting.setdefault(key, {})
@@ -355,7 +364,7 @@ class QueueView:
             if contact_id != pending.contact_id
             for queued_ms in arrivals
         )
-        aggregate = self._bucket(pending.queue, pending.channel.value, due_ms)
+        aggregate = self._bucket(pending.queue, pending.channel.value, due_ms - due_ms % self._bucket_ms)
         if aggregate is not None:
             aggregate.add_fcr_result(repeat=repeat)
 
