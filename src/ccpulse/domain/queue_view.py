@@ -136,7 +136,8 @@ class QueueView:
         self._fcr_pending: dict[str, _PendingFcr] = {}
         self._fcr_due: list[tuple[int, str]] = []
         # (customer_key, queue) -> {contact_id: [queued_ts_ms, ...]} for repeat detection.
-        self._arrivals_by_customer: dict[tuple[str, str], dict[str, list[int]]] = {}
+        # A list of (contact_id, queued_ts_ms) pairs: one customer rarely has more than a few.
+        self._arrivals_by_customer: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self._arrival_ages = AgeIndex[tuple[str, str, str]](bucket_ms)
         # (queue, bucket start) whose aggregates changed since take_changed_buckets(), if tracked.
         self._changed: set[tuple[str, int]] = set()
@@ -316,8 +317,12 @@ class QueueView:
     def _index_arrival(self, fact: QueueArrivalFact) -> None:
         if fact.customer_key is None:
             return
-        by_contact = self._arrivals_by_customer.setdefault((fact.customer_key, fact.queue), {})
-        by_contact.setdefault(fact.contact_id, []).append(fact.queued_ts_ms)
+        arrival = (fact.contact_id, fact.queued_ts_ms)
+        arrivals = self._arrivals_by_customer.get((fact.customer_key, fact.queue))
+        if arrivals is None:
+            self._arrivals_by_customer[(fact.customer_key, fact.queue)] = [arrival]
+        else:
+            arrivals.append(arrival)
         # Needed until every handled contact it could repeat has settled: its repeat window after it.
         expires_ms = fact.queued_ts_ms + self.queue_config(fact.queue).repeat_window_ms
         self._arrival_ages.touch((fact.customer_key, fact.queue, fact.contact_id), expires_ms)
@@ -325,9 +330,10 @@ class QueueView:
     def _unindex_arrival(self, fact: QueueArrivalFact) -> None:
         if fact.customer_key is None:
             return
-        arrivals = self._arrivals_by_customer.get((fact.customer_key, fact.queue), {}).get(fact.contact_id)
-        if arrivals and fact.queued_ts_ms in arrivals:
-            arrivals.remove(fact.queued_ts_ms)
+        arrivals = self._arrivals_by_customer.get((fact.customer_key, fact.queue))
+        arrival = (fact.contact_id, fact.queued_ts_ms)
+        if arrivals and arrival in arrivals:
+            arrivals.remove(arrival)
 
     # -- time ------------------------------------------------------------------------
 
@@ -357,12 +363,11 @@ class QueueView:
         if due_ms > now_ms:
             return  # a newer version of the fact moved its window; its own timer settles it
         del self._fcr_pending[fact_id]
-        later = self._arrivals_by_customer.get((pending.customer_key, pending.queue), {})
+        later = self._arrivals_by_customer.get((pending.customer_key, pending.queue), ())
         repeat = any(
             pending.completed_ts_ms < queued_ms <= due_ms
-            for contact_id, arrivals in later.items()
+            for contact_id, queued_ms in later
             if contact_id != pending.contact_id
-            for queued_ms in arrivals
         )
         aggregate = self._bucket(pending.queue, pending.channel.value, due_ms - due_ms % self._bucket_ms)
         if aggregate is not None:
@@ -390,9 +395,9 @@ class QueueView:
                 del waiting[stint]
             self.stats.reaped_stints += len(stuck)
         for customer_key, queue, contact_id in self._arrival_ages.pop_older_than(now_ms):
-            by_contact = self._arrivals_by_customer.get((customer_key, queue), {})
-            by_contact.pop(contact_id, None)
-            if not by_contact:
+            arrivals = self._arrivals_by_customer.get((customer_key, queue), [])
+            arrivals[:] = [arrival for arrival in arrivals if arrival[0] != contact_id]
+            if not arrivals:
                 self._arrivals_by_customer.pop((customer_key, queue), None)
 
     def take_changed_buckets(self) -> set[tuple[str, int]]:
