@@ -153,7 +153,7 @@ def apply_event(
         # Every fact carries the key: the first event naming the customer changes them all.
         before = contact_facts(event.contact_id, state, rules, now_ms)
         return new_state, diff_facts(before, contact_facts(event.contact_id, new_state, rules, now_ms))
-    if event.type is ContactEventType.QUEUED and new_state.stints.starts == state.stints.starts:
+    if event.type is _QUEUED and new_state.stints.starts == state.stints.starts:
         return new_state, NO_CHANGES
     parts = _PARTS_CHANGED_BY.get(event.type, _HANDLING_ONLY)
     if "handling" in parts and not handling_may_change(state, event, rules, now_ms):
@@ -174,6 +174,15 @@ def record_event(state: ContactState, event: ContactEvent, customer_key: str | N
     )
 
 
+# Members read once: every attribute read on an enum class goes through its metaclass (slow).
+_QUEUED, _ANSWERED, _ENDED, _TRANSFERRED = (
+    ContactEventType.QUEUED,
+    ContactEventType.ANSWERED,
+    ContactEventType.ENDED,
+    ContactEventType.TRANSFERRED,
+)
+
+
 def handling_may_change(state: ContactState, event: ContactEvent, rules: ContactRules, now_ms: int) -> bool:
     """False only when this event provably leaves every handling fact as it was.
 
@@ -184,15 +193,15 @@ def handling_may_change(state: ContactState, event: ContactEvent, rules: Contact
     """
     handling = state.handling
     kind = event.type
-    if kind in (ContactEventType.ENDED, ContactEventType.TRANSFERRED):
+    if kind is _ENDED or kind is _TRANSFERRED:
         if not handling.answers:
             return False
         if handling.wrapups or any(end.ts_ms >= event.ts_ms for end in handling.ends):
             return True
         return now_ms >= event.ts_ms + _shortest_acw_timeout_ms(state, rules)
-    if kind is ContactEventType.ANSWERED:
+    if kind is _ANSWERED:
         return any(end.ts_ms >= event.ts_ms for end in handling.ends)
-    if kind is ContactEventType.QUEUED:
+    if kind is _QUEUED:
         return bool(handling.answers)
     # Holds and wrap-ups matter only to a conversation that has ended.
     return bool(handling.ends)

@@ -157,6 +157,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.stream_time_ms: int | None = None
         self.stats = EngineStats()
+        self._acw_timeouts: dict[str, int] = {}  # each queue's, looked up once
         self._contact_rules = ContactRules(acw_timeout_ms=self._acw_timeout_ms)
         self._contacts: dict[str, ContactState] = {}
         self._contact_seen = AgeIndex[str](REAP_EVERY_MS)
@@ -200,7 +201,10 @@ class Engine:
         return self.config.queues.for_queue(queue)
 
     def _acw_timeout_ms(self, queue: str) -> int:
-        return self.queue_config(queue).acw_timeout_ms
+        timeout_ms = self._acw_timeouts.get(queue)
+        if timeout_ms is None:
+            timeout_ms = self._acw_timeouts[queue] = self.queue_config(queue).acw_timeout_ms
+        return timeout_ms
 
     def customer_key(self, customer_id: str | None) -> str | None:
         """Keyed hash of a customer id (HMAC-SHA256, 16 bytes hex); None without a key or id."""

@@ -29,7 +29,7 @@ nothing" is read in event time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
@@ -90,28 +90,39 @@ def _insert(marks: tuple[Mark, ...], mark: Mark) -> tuple[Mark, ...]:
         return marks
     merged = list(marks)
     merged.append(mark)
-    merged.sort()
+    if marks and mark < marks[-1]:  # usually the latest mark: appended, it is already in order
+        merged.sort()
     return tuple(merged)
+
+
+# Members read once: every attribute read on an enum class goes through its metaclass (slow).
+_ANSWERED, _ENDED, _TRANSFERRED, _HOLD_STARTED, _HOLD_ENDED, _WRAPUP_ENDED = (
+    ContactEventType.ANSWERED,
+    ContactEventType.ENDED,
+    ContactEventType.TRANSFERRED,
+    ContactEventType.HOLD_STARTED,
+    ContactEventType.HOLD_ENDED,
+    ContactEventType.WRAPUP_ENDED,
+)
 
 
 def add_handling_event(state: HandlingState, event: ContactEvent) -> HandlingState:
     """Record one event; events that are not about handling leave the state as it is."""
     kind = event.type
-    if kind is ContactEventType.ANSWERED:
+    if kind is _ANSWERED:
         if event.agent_id is None:
             raise ValueError(f"{kind} needs agent_id (event {event.event_id})")
-        return replace(state, answers=_insert(state.answers, AnswerMark(event.ts_ms, event.agent_id, event.event_id)))
-    if kind in (ContactEventType.ENDED, ContactEventType.TRANSFERRED):
-        mark = EndMark(
-            event.ts_ms, event.event_id, event.agent_id, kind is ContactEventType.TRANSFERRED, event.resolved
-        )
-        return replace(state, ends=_insert(state.ends, mark))
-    if kind in (ContactEventType.HOLD_STARTED, ContactEventType.HOLD_ENDED):
-        hold = HoldMark(event.ts_ms, event.event_id, event.agent_id, kind is ContactEventType.HOLD_STARTED)
-        return replace(state, holds=_insert(state.holds, hold))
-    if kind is ContactEventType.WRAPUP_ENDED:
+        answers = _insert(state.answers, AnswerMark(event.ts_ms, event.agent_id, event.event_id))
+        return HandlingState(answers, state.ends, state.holds, state.wrapups)
+    if kind is _ENDED or kind is _TRANSFERRED:
+        mark = EndMark(event.ts_ms, event.event_id, event.agent_id, kind is _TRANSFERRED, event.resolved)
+        return HandlingState(state.answers, _insert(state.ends, mark), state.holds, state.wrapups)
+    if kind is _HOLD_STARTED or kind is _HOLD_ENDED:
+        hold = HoldMark(event.ts_ms, event.event_id, event.agent_id, kind is _HOLD_STARTED)
+        return HandlingState(state.answers, state.ends, _insert(state.holds, hold), state.wrapups)
+    if kind is _WRAPUP_ENDED:
         wrapup = WrapupMark(event.ts_ms, event.event_id, event.agent_id, event.queue, event.disposition, event.resolved)
-        return replace(state, wrapups=_insert(state.wrapups, wrapup))
+        return HandlingState(state.answers, state.ends, state.holds, _insert(state.wrapups, wrapup))
     return state
 
 

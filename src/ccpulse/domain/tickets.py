@@ -179,7 +179,17 @@ def waiting_events(state: TicketState) -> tuple[TicketMark, ...]:
 
 
 def _creation(state: TicketState) -> TicketMark | None:
-    return next((m for m in state.marks if m.type is TicketEventType.CREATED), None)
+    created = TicketEventType.CREATED
+    return next((m for m in state.marks if m.type is created), None)
+
+
+_STEP_TYPES = (
+    TicketEventType.CREATED,
+    TicketEventType.REPLIED,
+    TicketEventType.ESCALATED,
+    TicketEventType.SOLVED,
+    TicketEventType.REOPENED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,41 +223,44 @@ class _CreatedTicket:
 
 def _read_life(ticket_id: str, state: TicketState) -> tuple[dict[str, TicketFact], _Status]:
     """Walk the ticket's events from its creation; return its facts and its status now."""
+    # Members read once: every attribute read on an enum class goes through its metaclass (slow).
+    created_type, replied, escalation, solve, reopen = _STEP_TYPES
+    is_open, is_solved, is_closed = _Status.OPEN, _Status.SOLVED, _Status.CLOSED
     created = _creation(state)
     if created is None:
-        return {}, _Status.OPEN
+        return {}, is_open
     assert created.queue is not None  # _mark_of checked both
     assert created.channel is not None
     ticket = _CreatedTicket(ticket_id, created.queue, created.channel, created.ts_ms)
     facts = [ticket.fact(TicketStep.CREATED, created)]
-    status = _Status.OPEN
+    status = is_open
     public_replies = 0
     last_replier: str | None = None
     escalated = False
     for mark in state.marks:
-        if mark.ts_ms < created.ts_ms or mark.type is TicketEventType.CREATED:
+        if mark.ts_ms < created.ts_ms or mark.type is created_type:
             continue
-        if mark.type is TicketEventType.REPLIED:
+        if mark.type is replied:
             if public_replies == 0:
                 facts.append(ticket.fact(TicketStep.FIRST_RESPONSE, mark, with_duration=True))
             public_replies += 1
             last_replier = mark.agent_id
-        elif mark.type is TicketEventType.ESCALATED:
+        elif mark.type is escalation:
             if not escalated:
                 facts.append(ticket.fact(TicketStep.ESCALATED, mark))
             escalated = True
-        elif mark.type is TicketEventType.SOLVED:
-            if status is _Status.OPEN:
+        elif mark.type is solve:
+            if status is is_open:
                 solver = mark if mark.agent_id is not None else _with_agent(mark, last_replier)
                 facts.append(ticket.fact(TicketStep.SOLVED, solver, with_duration=True, public_replies=public_replies))
-                status = _Status.SOLVED
-        elif mark.type is TicketEventType.REOPENED:
-            if status is not _Status.OPEN:
+                status = is_solved
+        elif mark.type is reopen:
+            if status is not is_open:
                 facts.append(ticket.fact(TicketStep.REOPENED, mark))
-                status = _Status.OPEN
-        elif status is not _Status.CLOSED:  # ticket.closed
+                status = is_open
+        elif status is not is_closed:  # ticket.closed
             facts.append(ticket.fact(TicketStep.CLOSED, mark))
-            status = _Status.CLOSED
+            status = is_closed
     return {fact.fact_id: fact for fact in facts}, status
 
 
