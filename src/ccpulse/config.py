@@ -58,7 +58,7 @@ class Settings:
     # Input is taken in batches of up to this many events, or what arrived within
     # batch_max_wait_ms; the internal stages then exchange one message per partition per batch.
     batch_max_events: int = 1000
-    batch_max_wait_ms: int = 20
+    batch_max_wait_ms: int = 100
     retention_hours: int = 48  # late events update windows this far back; older ones are dead-lettered
     max_future_skew_s: int = 300  # events further ahead of the wall clock are dead-lettered
     # Key of the keyed hash (HMAC-SHA256) that replaces customer ids for repeat-contact (FCR)

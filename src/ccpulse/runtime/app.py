@@ -85,6 +85,15 @@ def fact_row_key(queue: str, key: str) -> str:
     return f"{len(queue)}:{queue}|{key}"
 
 
+def _take(stream: faust.StreamT[bytes], settings: Settings) -> Any:
+    """The stream's events in lists: up to ``batch_max_events``, or what arrived within ``batch_max_wait_ms``.
+
+    Faust acks a list's messages only after the agent body has handled all of them.
+    """
+    take_events = cast(Any, stream).take_events  # not declared by StreamT
+    return take_events(settings.batch_max_events, within=settings.batch_max_wait_ms / 1000)
+
+
 def _stage_rows(rows: dict[str, RowWrite], writes: list[RowWrite]) -> None:
     """Collect a batch's row writes so each table row is written once, with its last value."""
     for write in writes:
@@ -223,10 +232,7 @@ class CcpulseApp:
         partition (:mod:`ccpulse.codec.batches`), in input order. Faust acks a
         batch's input only after this body has sent it on.
         """
-        settings = self.settings
-        within_s = settings.batch_max_wait_ms / 1000
-        batches = cast(Any, stream).take_events(settings.batch_max_events, within=within_s)  # not in StreamT
-        async for events in batches:
+        async for events in _take(stream, self.settings):
             self.metrics.events_consumed.inc(len(events))
             self.metrics.last_processed_time.set(time.time())
             outgoing: dict[int, list[bytes]] = {}
@@ -379,24 +385,39 @@ class CcpulseApp:
     async def fold_entities(self, stream: faust.StreamT[bytes]) -> None:
         """One entity per key: fold each event into its row, send what changed to the queue stage.
 
-        A message is a batch of events of this partition (or, as older versions
-        sent them, one event keyed by its entity). Each row touched is written
-        once per batch, and the changes leave as one message per queue partition.
+        A message is a batch of events of its partition (or, as older versions
+        sent them, one event keyed by its entity); the messages that arrived
+        within ``batch_max_wait_ms`` are folded together. Each row touched is
+        written once, and the changes leave as one message per queue partition.
         """
-        async for event in stream.events():
-            if await self._rewound_past_a_skip(event.message):
-                continue
-            partition = event.message.partition
-            rows, outgoing, latest_ms = self._fold_entity_batch(partition, split_batch(event.value))
-            for key, document in rows.items():
-                await self.output.put_row(self.entities, partition, key, document)
+        async for messages in _take(stream, self.settings):
+            batches = await self._batches_by_partition(messages)
+            outgoing: dict[int, list[bytes]] = {}
+            latest: dict[int, int] = {}
+            for partition, records in batches.items():
+                rows, changes, latest_ms = self._fold_entity_batch(partition, records)
+                for key, document in rows.items():
+                    await self.output.put_row(self.entities, partition, key, document)
+                for queue_partition, queue_records in changes.items():
+                    outgoing.setdefault(queue_partition, []).extend(queue_records)
+                if latest_ms is not None:
+                    latest[partition] = latest_ms
             await self._send_batches(self.queue_topic, outgoing)
             # After the changes are sent: a clock must never overtake the facts it covers.
-            if latest_ms is not None and latest_ms > self.entity_stream_ms.get(partition, -(2**62)):
-                self.entity_stream_ms[partition] = latest_ms
-                self.clocks_to_send.add(partition)
-                for key in self._entities_to_reap(partition, latest_ms):
-                    await self.output.delete_row(self.entities, partition, key)
+            for partition, latest_ms in latest.items():
+                if latest_ms > self.entity_stream_ms.get(partition, -(2**62)):
+                    self.entity_stream_ms[partition] = latest_ms
+                    self.clocks_to_send.add(partition)
+                    for key in self._entities_to_reap(partition, latest_ms):
+                        await self.output.delete_row(self.entities, partition, key)
+
+    async def _batches_by_partition(self, messages: list[Any]) -> dict[int, list[bytes]]:
+        """The records of each partition's messages, in offset order (messages rewound past are left out)."""
+        batches: dict[int, list[bytes]] = {}
+        for event in messages:
+            if not await self._rewound_past_a_skip(event.message):
+                batches.setdefault(event.message.partition, []).extend(split_batch(event.value))
+        return batches
 
     def _fold_entity_batch(
         self, partition: int, records: list[bytes]
@@ -459,25 +480,27 @@ class CcpulseApp:
     async def fold_queues(self, stream: faust.StreamT[bytes]) -> None:
         """Facts keyed by queue: keep the live ones, update the view, publish the facts topic.
 
-        A message is a batch of changes and clocks for this partition (or one
-        record, as older versions sent them). Each table row is written once
-        per batch, with its last value.
+        A message is a batch of changes and clocks for its partition (or one
+        record, as older versions sent them); the messages that arrived within
+        ``batch_max_wait_ms`` are folded together, and each table row is
+        written once, with its last value.
         """
-        async for event in stream.events():
-            if await self._rewound_past_a_skip(event.message):
-                continue
-            partition = event.message.partition
-            state = self._partition(partition)
-            rows: dict[str, RowWrite] = {}
-            for raw in split_batch(event.value):
-                record = decode_queue_record(raw)
-                if isinstance(record, SourceClock):
-                    self._observe_clock(partition, state, record, rows)
-                    continue
-                writes = state.store.apply(record)
-                _stage_rows(rows, writes)
-                await self._send_facts(record, writes)
-            await self._persist(partition, rows)
+        async for messages in _take(stream, self.settings):
+            for partition, records in (await self._batches_by_partition(messages)).items():
+                state = self._partition(partition)
+                rows: dict[str, RowWrite] = {}
+                clock_rows: dict[str, dict[str, int]] = {}
+                for raw in records:
+                    record = decode_queue_record(raw)
+                    if isinstance(record, SourceClock):
+                        self._observe_clock(partition, state, record, rows, clock_rows)
+                        continue
+                    writes = state.store.apply(record)
+                    _stage_rows(rows, writes)
+                    await self._send_facts(record, writes)
+                await self._persist(partition, rows)
+                for key, document in clock_rows.items():
+                    await self.output.put_row(self.queue_rows, partition, key, document)
 
     async def _send_facts(self, change: QueueChange, writes: list[RowWrite]) -> None:
         """The facts topic's records for a change.
@@ -499,11 +522,16 @@ class CcpulseApp:
         self.metrics.facts_emitted.labels(kind="delete" if isinstance(change, Delete) else "upsert").inc()
 
     def _observe_clock(
-        self, partition: int, state: _PartitionState, clock: SourceClock, rows: dict[str, RowWrite]
+        self,
+        partition: int,
+        state: _PartitionState,
+        clock: SourceClock,
+        rows: dict[str, RowWrite],
+        clock_rows: dict[str, dict[str, int]],
     ) -> None:
         if not state.store.observe_source_clock(clock.source, clock.stream_time_ms):
             return
-        self.queue_rows[f"{CLOCK_ROW_PREFIX}{partition}|{clock.source}"] = {
+        clock_rows[f"{CLOCK_ROW_PREFIX}{partition}|{clock.source}"] = {
             "p": partition,
             "source": clock.source,
             "t": clock.stream_time_ms,
