@@ -77,7 +77,9 @@ PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 1 << 20
 #: Largest internal batch message; the producer's request limit is 1 MB.
 BATCH_MAX_BYTES = 512 * 1024
-BATCH_KEY = b"~batch"  # internal batches go to an explicit partition; the key only names them
+BATCH_KEY = b"~batch"
+#: Decoded entity rows kept between batches (about a kilobyte each); older ones are read from the table again.
+ENTITY_CACHE_MAX = 100_000  # internal batches go to an explicit partition; the key only names them
 
 
 def fact_row_key(queue: str, key: str) -> str:
@@ -154,6 +156,8 @@ class CcpulseApp:
     entity_next_reap_ms: dict[int, int] = field(default_factory=dict)
     clocks_to_send: set[int] = field(default_factory=set)
     partitions: dict[int, _PartitionState] = field(default_factory=dict)
+    # Entity rows as decoded by earlier batches (the table holds them as JSON documents).
+    entity_cache: dict[str, EntityState] = field(default_factory=dict)
     output: DirectOutput = field(init=False)
 
     def __post_init__(self) -> None:
@@ -364,7 +368,11 @@ class CcpulseApp:
         return lags
 
     async def forget_offsets(self, *_: Any, **__: Any) -> None:
-        """After a rebalance, partitions resume at their committed offsets: nothing to compare with."""
+        """After a rebalance, partitions resume at their committed offsets: nothing to compare with.
+
+        The decoded rows go too: a partition that comes back is read again from its restored table.
+        """
+        self.entity_cache.clear()
         self.next_offsets.clear()
         self.rewinding.clear()
 
@@ -409,6 +417,7 @@ class CcpulseApp:
                     self.entity_stream_ms[partition] = latest_ms
                     self.clocks_to_send.add(partition)
                     for key in self._entities_to_reap(partition, latest_ms):
+                        self.entity_cache.pop(key, None)
                         await self.output.delete_row(self.entities, partition, key)
 
     async def _batches_by_partition(self, messages: list[Any]) -> dict[int, list[bytes]]:
@@ -436,7 +445,7 @@ class CcpulseApp:
                 continue
             state = states.get(key)
             if state is None:
-                state = entity_state_from_dict(self.entities.data.get(key))
+                state = states[key] = self._entity_state(key)
             row, changes, duplicate = process_event(key, state, decoded, self.rules)
             if duplicate:
                 self.metrics.duplicates.inc()
@@ -452,7 +461,20 @@ class CcpulseApp:
             document = entity_state_to_dict(states[key])
             document["p"] = partition
             rows[key] = document
+        self._remember_states(states)
         return rows, outgoing, latest_ms
+
+    def _entity_state(self, key: str) -> EntityState:
+        """The entity's row: the decoded copy kept from an earlier batch, else read from the table."""
+        state = self.entity_cache.pop(key, None)
+        return entity_state_from_dict(self.entities.data.get(key)) if state is None else state
+
+    def _remember_states(self, states: dict[str, EntityState]) -> None:
+        """Keep a batch's rows decoded (most recently used last), up to ENTITY_CACHE_MAX of them."""
+        cache = self.entity_cache
+        cache.update(states)
+        while len(cache) > ENTITY_CACHE_MAX:
+            del cache[next(iter(cache))]
 
     def _entities_to_reap(self, partition: int, stream_ms: int) -> list[str]:
         """Rows of this partition untouched for longer than the retention (from its own events), now and then."""
