@@ -64,7 +64,7 @@ def is_batch(value: bytes) -> bool:
 
 def split_batch(value: bytes) -> list[bytes]:
     """The records of a batch, in order; a single record (no magic) as a list of one."""
-    if not value.startswith(BATCH_MAGIC):
+    if not is_batch(value):
         return [value]
     records: list[bytes] = []
     position, end = len(BATCH_MAGIC), len(value)

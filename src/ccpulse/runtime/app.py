@@ -274,12 +274,10 @@ class CcpulseApp:
         elif decoded.ts_ms < partition_ms:
             self.metrics.out_of_order.inc()
         key = entity_key(decoded)
+        partitions = self.settings.topic_partitions
         encoded = encode_event(decoded)
-        if key is None:  # a watermark moves every entity partition's stream time
-            for partition in range(self.settings.topic_partitions):
-                outgoing.setdefault(partition, []).append(encoded)
-        else:
-            partition = partition_for_key(key.encode(), self.settings.topic_partitions)
+        # A watermark (no entity) moves every entity partition's stream time.
+        for partition in range(partitions) if key is None else (partition_for_key(key.encode(), partitions),):
             outgoing.setdefault(partition, []).append(encoded)
 
     async def _rewound_past_a_skip(self, message: Any) -> bool:

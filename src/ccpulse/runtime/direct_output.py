@@ -33,13 +33,17 @@ class DirectOutput:
 
     def __init__(self, app: Any) -> None:
         self._app = app
+        self._checked_buffer: DrainingProducerBuffer | None = None
 
     @property
     def _buffer(self) -> DrainingProducerBuffer:
-        buffer = self._app.producer.buffer
-        if not isinstance(buffer, DrainingProducerBuffer):
-            raise TypeError("direct output needs the app's DrainingProducerBuffer (see CcpulseFaustApp)")
-        return buffer
+        """The app's draining buffer, checked once (the producer exists only once the app runs)."""
+        if self._checked_buffer is None:
+            buffer = self._app.producer.buffer
+            if not isinstance(buffer, DrainingProducerBuffer):
+                raise TypeError("direct output needs the app's DrainingProducerBuffer (see CcpulseFaustApp)")
+            self._checked_buffer = buffer
+        return self._checked_buffer
 
     async def send(
         self,
