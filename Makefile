@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## create .venv, install ccpulse and dev tools, fetch the Kafka jars
 	@$(KAFKACTL) fetch >/dev/null
+	@$(PY) tools/fetch_deploy_linters.py --quiet  # kubeconform, kustomize, hadolint, schemas -> .cache/deploy-tools
 	@command -v promtool >/dev/null || echo "note: promtool not found; alert-rule tests need Debian's 'prometheus' package (apt-get install prometheus)"
 	@echo "setup done: $(VENV) ready, Kafka jars cached in .cache/kafka"
 

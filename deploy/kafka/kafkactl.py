@@ -39,7 +39,8 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_VERSION = "4.4.0"
@@ -119,9 +120,18 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def format_arguments(cluster_id: str, config_file: Path) -> list[str]:
-    """``kafka-storage format`` options. One token each: a cluster id can start with '-' (1 in 64)."""
-    return [f"--cluster-id={cluster_id}", f"--config={config_file}"]
+def format_arguments(cluster_id: str, config_file: Path, scram_credentials: Sequence[str] = ()) -> list[str]:
+    """``kafka-storage format`` options. One token each: a cluster id can start with '-' (1 in 64).
+
+    ``scram_credentials``: SCRAM users created with the cluster (KRaft has no
+    ZooKeeper to add them to later without a client), each as
+    ``SCRAM-SHA-512=[name=alice,password=secret]``.
+    """
+    return [
+        f"--cluster-id={cluster_id}",
+        f"--config={config_file}",
+        *(f"--add-scram={credential}" for credential in scram_credentials),
+    ]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -149,6 +159,12 @@ class LocalKafka:
     heap: str = "512m"
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
+    # More listeners beside PLAINTEXT, name -> (security protocol, port), e.g. {"SASL_SSL":
+    # ("SASL_SSL", 9094)}, with the broker properties they need (keystores, SASL mechanisms,
+    # client auth) and SCRAM users to create when the storage is formatted.
+    extra_listeners: dict[str, tuple[str, int]] = field(default_factory=dict)
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    scram_credentials: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -201,7 +217,8 @@ class LocalKafka:
     def _configured_port(self) -> int:
         for line in self.config_file.read_text().splitlines():
             if line.startswith("advertised.listeners="):
-                return int(line.rsplit(":", 1)[1])
+                plaintext = line.split("=", 1)[1].split(",")[0]
+                return int(plaintext.rsplit(":", 1)[1])
         raise KafkaError(f"{self.config_file} has no advertised.listeners; run `kafkactl.py reset`")
 
     def _write_config(self) -> None:
@@ -214,14 +231,30 @@ class LocalKafka:
             .replace("@CONTROLLER_PORT@", str(controller_port))
             .replace("@DATA_DIR@", str(self.run_dir / "data"))
         )
-        self.config_file.write_text(text)
+        self.config_file.write_text(self._with_extras(text))
+
+    def _with_extras(self, text: str) -> str:
+        """``text`` with the extra listeners added to the listener lines, and the extra properties."""
+        extra = {
+            "listeners": [f"{name}://127.0.0.1:{port}" for name, (_, port) in self.extra_listeners.items()],
+            "advertised.listeners": [f"{name}://127.0.0.1:{port}" for name, (_, port) in self.extra_listeners.items()],
+            "listener.security.protocol.map": [
+                f"{name}:{protocol}" for name, (protocol, _) in self.extra_listeners.items()
+            ],
+        }
+        lines = [",".join([line, *extra.get(line.split("=", 1)[0], [])]) for line in text.splitlines()]
+        lines += [f"{key}={value}" for key, value in self.extra_properties.items()]
+        return "\n".join(lines) + "\n"
 
     def _format(self, libs: Path) -> None:
         shutil.rmtree(self.run_dir / "data", ignore_errors=True)
         self._write_config()
         fmt = subprocess.run(
             self._java(
-                libs, "kafka.tools.StorageTool", "format", *format_arguments(_new_cluster_id(), self.config_file)
+                libs,
+                "kafka.tools.StorageTool",
+                "format",
+                *format_arguments(_new_cluster_id(), self.config_file, self.scram_credentials),
             ),
             capture_output=True,
             text=True,

@@ -7,11 +7,13 @@ Examples::
     ccpulse simulate --contacts 200 --rate 20   # produce a realistic event stream
     ccpulse simulate --output events.ndjson     # ... or write it to a file
     ccpulse replay events.ndjson --speed 60     # a recorded stream onto the input topic, paced
+    ccpulse replay events.ndjson --direct --output kpis.ndjson   # its KPI rows, in process, no Kafka
     ccpulse import-csv calls.tsv --profile anonymous-bank-1999 --sort --end-watermark
     ccpulse import-csv cdr.csv --profile my-pbx.toml --dry-run   # validate and count only
     ccpulse import-asterisk /var/log/asterisk/queue_log --follow   # live from Asterisk
     ccpulse settings                            # print the effective settings
     ccpulse bench                               # engine events/s, memory per open contact, profile
+    ccpulse capacity --agents 500,5000          # workers, partitions, memory from make bench's report
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ccpulse import __version__
-from ccpulse.config import ENV_PREFIX, ConfigError, Settings, load_settings
+from ccpulse.config import ENV_PREFIX, SECRET_SETTINGS, ConfigError, Settings, load_settings
 
 
 def _settings_help() -> str:
@@ -87,7 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--kafka-contacts", type=int, default=5_000, help="contacts pre-produced for the broker runs")
     bench.add_argument("--kafka-version", default="unknown", help="the broker's version, for the report")
     bench.add_argument("--report", type=Path, default=Path("build/bench.json"), help="combined JSON report (--kafka)")
+    _add_capacity_parser(commands, config_help)
     return parser
+
+
+def _add_capacity_parser(commands: Any, config_help: str) -> None:
+    capacity = commands.add_parser(
+        "capacity",
+        help="plan workers, partitions, memory and recovery time from make bench's figures",
+        description="Compute, for contact centers of the sizes given, the busy-hour event rate, the "
+        "workers needed for throughput and for memory, the partitions, the memory per worker and the "
+        "time a worker takes to restore its partitions, from the per-worker figures `make bench` "
+        "measured (build/bench.json). The retention comes from the settings (retention_hours). "
+        "The model is in the docstring of ccpulse.bench.capacity; every input is an option.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    capacity.add_argument("--config", type=Path, help=config_help)
+    capacity.add_argument("--report", type=Path, default=Path("build/bench.json"), help="make bench's JSON report")
+    capacity.add_argument(
+        "--agents", default="100,1000,10000,100000", help="comma-separated concurrent agent counts to plan for"
+    )
+    capacity.add_argument("--aht-s", type=float, default=300.0, help="average handle time, seconds")
+    capacity.add_argument("--occupancy", type=float, default=0.85, help="share of staffed time agents handle contacts")
+    capacity.add_argument("--busy-hours", type=float, default=10.0, help="busy-hour equivalents of traffic per day")
+    capacity.add_argument(
+        "--utilization", type=float, default=0.5, help="share of a worker's measured events/s to plan for"
+    )
+    capacity.add_argument("--worker-memory-gib", type=float, default=4.0, help="memory limit per worker, GiB")
 
 
 def _add_source_parsers(commands: Any, config_help: str) -> None:
@@ -136,15 +164,27 @@ def _add_source_parsers(commands: Any, config_help: str) -> None:
         commands,
         "replay",
         config_help,
-        help="send an NDJSON file of canonical events to the input topic, in file order",
+        help="send an NDJSON file of canonical events to the input topic, or compute its KPI rows (--direct)",
         description="Send each line of FILE (one canonical event per line, as `simulate --output` writes) "
         "to the input topic in file order, as fast as possible or paced by event time. With the worker "
         "on the stream-time clock (clock = stream) this re-computes historical KPIs exactly. Lines that "
-        "are not valid events are reported with their line numbers and not sent (exit code 1).",
+        "are not valid events are reported with their line numbers and not sent (exit code 1). "
+        "With --direct nothing is sent: the pure engine, configured from the settings as the worker is, "
+        "applies FILE in process, and the KPI rows a stream-clock worker would leave on the compacted KPI "
+        'topic are written as NDJSON lines {"key": "queue|channel|window|window_start", "value": KPI row}, '
+        "one per key, sorted by key (for backfills and re-computation after a change of definitions). "
+        "Only as_of differs from the worker's rows: it is the stream time at the end of FILE on every row. "
+        "End FILE with a stream.watermark at or after its last event for a worker to reach the same rows.",
         file_help="NDJSON file of canonical events",
         with_output=False,
     )
     replay.add_argument("--speed", type=float, help="pace by event time, this many times faster (default: no pacing)")
+    replay.add_argument(
+        "--direct",
+        action="store_true",
+        help="compute the KPI rows in process, without Kafka, instead of sending the events",
+    )
+    replay.add_argument("--output", type=Path, help="with --direct: write the KPI rows here (default or '-': stdout)")
 
     import_csv = _source_parser(
         commands,
@@ -206,9 +246,6 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-SECRET_SETTINGS = frozenset({"customer_hash_key", "metrics_basic_auth_password"})
-
-
 def _show_settings(settings: Settings, args: argparse.Namespace) -> int:
     for name, value in asdict(settings).items():
         if name in SECRET_SETTINGS and value:
@@ -256,6 +293,10 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         raise ConfigError(f"replay: {args.file} is not a file")
+    if args.direct:
+        return _replay_direct(settings, args)
+    if args.output is not None:
+        raise ConfigError("replay: --output needs --direct (without it, events go to the input topic)")
     if args.speed is not None and args.speed <= 0:
         raise ConfigError("--speed must be above 0")
 
@@ -269,6 +310,19 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         return _finish(sink.report.summary(), stats.problems, sink.report.invalid)
 
     return asyncio.run(run())
+
+
+def _replay_direct(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.sources.direct import replay_direct  # noqa: PLC0415
+    from ccpulse.sources.sink import Progress, count_lines  # noqa: PLC0415
+
+    # A direct run reads the file as fast as it can and sends nothing.
+    for given, option in ((args.speed is not None, "--speed"), (args.dry_run, "--dry-run")):
+        if given:
+            raise ConfigError(f"replay: --direct and {option} cannot be combined (a direct run sends no events)")
+    progress = Progress(f"replay {args.file.name} (direct)", count_lines(args.file))
+    report = replay_direct(args.file, settings, args.output, progress=progress)
+    return _finish(report.summary(), report.problems, 0)
 
 
 def _import_csv(settings: Settings, args: argparse.Namespace) -> int:
@@ -363,6 +417,34 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _capacity(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.bench import capacity  # noqa: PLC0415
+    from ccpulse.codec import json  # noqa: PLC0415
+
+    try:
+        measured = capacity.MeasuredWorker.from_bench_report(json.loads(args.report.read_bytes()))
+        agents = [int(value.replace("_", "")) for value in args.agents.split(",") if value.strip()]
+        plans = [
+            capacity.plan_capacity(
+                capacity.ContactCenter(
+                    count, args.aht_s, args.occupancy, args.busy_hours, retention_hours=settings.retention_hours
+                ),
+                measured,
+                target_utilization=args.utilization,
+                memory_per_worker_bytes=args.worker_memory_gib * capacity.GIB,
+            )
+            for count in agents
+        ]
+    except FileNotFoundError:
+        print(f"ccpulse capacity: no bench report at {args.report}; run `make bench` first", file=sys.stderr)
+        return 2
+    except (ValueError, capacity.CapacityError) as exc:
+        print(f"ccpulse capacity: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(capacity.format_plans(plans, measured))
+    return 0
+
+
 COMMANDS = {
     "worker": _worker,
     "settings": _show_settings,
@@ -371,6 +453,7 @@ COMMANDS = {
     "import-csv": _import_csv,
     "import-asterisk": _import_asterisk,
     "bench": _bench,
+    "capacity": _capacity,
 }
 
 

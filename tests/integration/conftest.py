@@ -27,6 +27,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the item so fixtures can tell whether the test failed."""
+    report: pytest.TestReport = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 def load_deploy_module(name: str, relative_path: str) -> ModuleType:
     """A script under deploy/ (not part of the package), imported by path."""
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "deploy" / relative_path)
@@ -64,9 +72,13 @@ def topic_names() -> dict[str, str]:
 
 @pytest.fixture
 def start_worker(
-    kafka_bootstrap: str, topic_names: dict[str, str], tmp_path: Path
+    kafka_bootstrap: str, topic_names: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``ccpulse worker`` processes for this test; all are stopped at teardown."""
+    """Start ``ccpulse worker`` processes for this test; all are stopped at teardown.
+
+    When the test fails, every worker's recent log (without debug lines) is
+    printed, so a failure on CI shows what each worker was doing.
+    """
     started: list[WorkerProcess] = []
 
     def start(**extra_env: str) -> WorkerProcess:
@@ -80,6 +92,10 @@ def start_worker(
         return worker
 
     yield start
+    call_report = getattr(request.node, "report_call", None)
+    if call_report is not None and call_report.failed:
+        for worker in started:
+            print(worker.diagnosis())
     for worker in started:
         if worker.process is not None and worker.process.poll() is None:
             worker.stop()

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 
 from ccpulse.codec import json
@@ -114,19 +116,50 @@ class WorkerProcess:
             )
         return self
 
+    def log_count(self, text: str) -> int:
+        """How many times the worker's log holds ``text`` so far."""
+        return self.log_path.read_text(errors="replace").count(text) if self.log_path.exists() else 0
+
+    def wait_for_log(self, text: str, times: int = 1, timeout_s: float = 60.0) -> None:
+        """Wait until the log holds ``text`` at least ``times`` times (0.02 s polls: a cue, not a trend)."""
+        deadline = time.monotonic() + timeout_s
+        while self.log_count(text) < times:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the worker never logged {text!r} {times} times:\n{self.log_tail()}")
+            time.sleep(0.02)
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
 
-    def scrape(self) -> Samples | None:
+    def diagnosis(self, lines: int = 120) -> str:
+        """Exit status, readiness and the last non-debug log lines: what a failed test prints."""
+        assert self.process is not None
+        status = self.process.poll()
+        samples = self.scrape() if status is None else None
+        ready = None if samples is None else sample(samples, "ccpulse_worker_ready")
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            text = "(no log)"
+        kept = [line for line in text.splitlines() if "] [DEBUG] " not in line][-lines:]
+        header = f"--- worker on metrics port {self.metrics_port}: exit status {status}, ready {ready}"
+        return "\n".join([header, *kept])
+
+    def metrics_text(self) -> str | None:
+        """The /metrics page as served, or None if the worker does not answer."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                return parse_metrics(response.read().decode())
+                return str(response.read().decode())
         except (urllib.error.URLError, OSError):
             return None
+
+    def scrape(self) -> Samples | None:
+        text = self.metrics_text()
+        return None if text is None else parse_metrics(text)
 
     def wait_for(self, condition: Callable[[Samples], bool], timeout_s: float = 60.0) -> Samples:
         """Poll /metrics until ``condition`` holds; fail with the worker's log otherwise."""
@@ -199,32 +232,55 @@ def event(event_id: str, event_type: str, ts_ms: int, contact_id: str, **fields:
     return json.dumps({"event_id": event_id, "type": event_type, "ts": ts_ms, "contact_id": contact_id, **fields})
 
 
-def latest_by_key(bootstrap: str, topic: str, idle_s: float = 1.5, timeout_s: float = 30.0) -> dict[bytes, Any]:
-    """Read ``topic`` from the start until nothing new arrives for ``idle_s``: the latest record per key.
+def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    """The broker's effective settings of ``topic`` (name -> value)."""
 
-    A compacted topic's view: a tombstone removes its key.
-    """
+    async def describe() -> dict[str, str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        finally:
+            await admin.close()
+        return {entry[0]: entry[1] for response in configs for entry in response.resources[0][4]}
 
-    async def read() -> dict[bytes, Any]:
+    return asyncio.run(describe())
+
+
+def read_all(bootstrap: str, topic: str, idle_s: float = 1.5, timeout_s: float = 30.0) -> list[Any]:
+    """Every record of ``topic`` from the start, in partition order, until nothing new arrives for ``idle_s``."""
+
+    async def read() -> list[Any]:
         consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
         )
         await consumer.start()
-        latest: dict[bytes, Any] = {}
+        records: list[Any] = []
         try:
             deadline = time.monotonic() + timeout_s
             quiet_since = time.monotonic()
             while time.monotonic() < deadline and time.monotonic() - quiet_since < idle_s:
                 batch = await consumer.getmany(timeout_ms=300)
                 for messages in batch.values():
-                    for message in messages:
+                    if messages:
                         quiet_since = time.monotonic()
-                        if message.value is None:
-                            latest.pop(message.key, None)
-                        else:
-                            latest[message.key] = message
+                    records.extend(messages)
         finally:
             await consumer.stop()
-        return latest
+        return records
 
     return asyncio.run(read())
+
+
+def latest_by_key(bootstrap: str, topic: str, idle_s: float = 1.5, timeout_s: float = 30.0) -> dict[bytes, Any]:
+    """Read ``topic`` from the start until nothing new arrives for ``idle_s``: the latest record per key.
+
+    A compacted topic's view: a tombstone removes its key.
+    """
+    latest: dict[bytes, Any] = {}
+    for message in read_all(bootstrap, topic, idle_s, timeout_s):
+        if message.value is None:
+            latest.pop(message.key, None)
+        else:
+            latest[message.key] = message
+    return latest

@@ -47,8 +47,24 @@ def test_the_broker_bench_measures_floor_faust_and_worker_on_the_same_topic(
     table = format_combined(document)
     assert "empty Faust agent" in table
     assert "ccpulse worker" in table
+    assert result.worker_batched_events_per_s is not None
+    assert result.worker_batched_events_per_s > 0
+    assert "worker, batched input" in table
     assert "floor (aiokafka + orjson)" in progress.getvalue()
+    assert not list(Path.cwd().glob("ccpulse-bench-empty-*"))  # the empty agent's data directory is gone
     assert result.latency["50"]["visible"] == 100  # every event produced was seen on /metrics
     assert document["latency_p99_ms_at_1000"] is None  # not measured at 1,000/s in smoke mode
     # Recovery is measured when the restarted worker reaches the same numbers within the timeout.
     assert result.recovery_s is None or result.recovery_s > 0
+    assert result.changelog_records is not None
+    assert result.changelog_records > 0  # rows were written
+    assert result.changelog_live_keys is not None
+    assert 0 < result.changelog_live_keys <= result.changelog_records
+    assert result.scaling is not None
+    assert set(result.scaling) == {"1", "2"}
+    assert all(rate > 0 for rate in result.scaling.values())
+    assert "one -> two workers" in table
+    assert result.worker_rss_bytes is not None
+    assert result.worker_peak_rss_bytes is not None
+    assert 20 * 2**20 < result.worker_rss_bytes <= result.worker_peak_rss_bytes  # a Python process, measured
+    assert "worker memory (RSS)" in table

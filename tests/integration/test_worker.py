@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from ccpulse.codec import json
+from ccpulse.codec.batches import encode_batch
 from tests.integration.support import (
     Samples,
     WorkerProcess,
@@ -17,6 +18,7 @@ from tests.integration.support import (
     produce,
     run_worker_to_exit,
     sample,
+    topic_config,
     unique_names,
 )
 
@@ -139,6 +141,17 @@ def test_worker_counts_queue_outcomes_per_queue_and_publishes_facts(
     } == EXPECTED_WAITS_MS
     assert all("customer_id" not in json.dumps(d).decode() for d in facts)
 
+    # Compacted topics and table changelogs close a segment every hour, so compaction keeps
+    # what a restart replays near the latest record per key (the default waits 7 days).
+    app_id = topic_names["CCPULSE_APP_ID"]
+    for topic in (
+        topic_names["CCPULSE_FACTS_TOPIC"],
+        f"{app_id}-entities-changelog",
+        f"{app_id}-queue-facts-changelog",
+    ):
+        config = topic_config(kafka_bootstrap, topic)
+        assert (config["cleanup.policy"], config["segment.ms"]) == ("compact", "3600000"), topic
+
     assert worker.stop(signal.SIGTERM) == 0, worker.log_tail()
 
 
@@ -179,6 +192,8 @@ def test_bad_input_goes_to_dead_letter_topic_with_reason_and_origin(
         (b"g", event("g-1", "contact.queued", T, "g", queue="billing", channel="email")),
         (b"g", event("g-2", "contact.answered", T + 60_000, "g", agent_id="a1")),
     ]
+    # About 1 MB, valid: the field the contract does not know is dropped, the event applied.
+    huge_good = [(b"j", event("j-1", "contact.queued", T, "j", queue="billing", channel="email", notes="y" * 999_000))]
     bad = [
         (b"k1", b"this is not json"),
         (b"k2", b'\xff\xfe{"event_id": "x"}'),
@@ -190,21 +205,55 @@ def test_bad_input_goes_to_dead_letter_topic_with_reason_and_origin(
         (b"k7", event("e7", "contact.queued", now_ms + 86_400_000, "c7", queue="billing", channel="email")),
         (b"g", event("e8", "contact.queued", T - 49 * 3_600_000, "c8", queue="billing", channel="email")),
     ]
+    # A batch as ccpulse's sources send them (input_batch_events): a bad event inside is
+    # dead-lettered on its own, the others are applied; a batch whose framing is broken goes whole.
+    in_batch = [
+        event("h-1", "contact.queued", T, "h", queue="billing", channel="email"),
+        event("h-2", "contact.answered", T + 30_000, "h", agent_id="a1"),
+    ]
+    bad_in_batch = b"not json, inside a batch"
+    corrupt = encode_batch([b"{}"])[:-1]
+    batches = [(b"batch", encode_batch([*in_batch, bad_in_batch])), (b"broken", corrupt)]
+    # Deeply nested (past the JSON parser's depth limit), and a message just under the 1 MiB
+    # limit that the contract rejects: its dead letter, with headers, must still fit.
+    nested = b'{"event_id": "n1", "type": "contact.queued", "x": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    huge_bad = json.dumps({"event_id": "h1", "type": "contact.queued", "ts": T, "notes": "x" * 1_048_300})
+    bad += [(b"k9", nested), (b"k10", huge_bad)]
+    # Wrong type, a value outside the contract, a timestamp that is not one.
+    contact = {"event_id": "e11", "type": "contact.queued", "ts": T, "queue": "billing", "channel": "email"}
+    bad += [
+        (b"k11", json.dumps({**contact, "contact_id": 42})),
+        (b"k12", json.dumps({**contact, "event_id": "e12", "contact_id": "c12", "channel": "fax"})),
+        (b"k13", json.dumps({**contact, "event_id": "e13", "contact_id": "c13", "ts": "yesterday"})),
+    ]
     reasons = ["not_json", "not_utf8", "unknown_type", "not_object", "missing_field", "not_json", "future", "late"]
-    produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], good + bad + [good[0]])  # and a duplicate
+    reasons += ["not_json", "missing_field", "wrong_type", "bad_value", "bad_timestamp"]
+    reasons += ["not_json", "not_json"]
+    produce(
+        kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], good + huge_good + bad + batches + [good[0]]
+    )  # and a duplicate
 
-    samples = worker.wait_for(outcomes_match({("billing", "email", "answered"): 1}))
+    samples = worker.wait_for(outcomes_match({("billing", "email", "answered"): 2}))
+    arrivals = {"queue": "billing", "channel": "email"}
+    worker.wait_for(lambda s: sample(s, "ccpulse_queue_arrivals_total", **arrivals) == 3)  # g, h and the 1 MB j
     samples = worker.wait_for(lambda s: sample(s, "ccpulse_duplicate_events_total") == 1)
     rejected = {reason: sample(samples, "ccpulse_events_rejected_total", reason=reason) for reason in set(reasons)}
     assert rejected == {reason: float(reasons.count(reason)) for reason in set(reasons)}
 
-    letters = consume_all(kafka_bootstrap, topic_names["CCPULSE_DEAD_LETTER_TOPIC"], expected=len(bad))
-    assert sorted((r.key, r.value) for r in letters) == sorted(bad)  # original bytes, nothing lost
+    letters = consume_all(kafka_bootstrap, topic_names["CCPULSE_DEAD_LETTER_TOPIC"], expected=len(bad) + 2)
+    # The original bytes, nothing lost; only the one that would not fit with its headers is cut,
+    # and says so (the original stays on the input topic at the offset named).
+    originals = [*bad, (b"batch", bad_in_batch), (b"broken", corrupt)]
+    originals[originals.index((b"k10", huge_bad))] = (b"k10", huge_bad[:900_000])
+    assert sorted((r.key, r.value) for r in letters) == sorted(originals)
+    [cut] = [dict(r.headers) for r in letters if r.key == b"k10"]
+    assert cut["ccpulse.truncated_from_bytes"] == str(len(huge_bad)).encode()
     for record in letters:
         headers = {name: value.decode() for name, value in record.headers}
         assert headers["ccpulse.source.topic"] == topic_names["CCPULSE_INPUT_TOPIC"]
         assert int(headers["ccpulse.source.offset"]) >= 0
         assert headers["ccpulse.reason"] in rejected
+        assert headers.get("ccpulse.source.batch_index") == ("2" if record.value == bad_in_batch else None)
     assert worker.stop(signal.SIGTERM) == 0, worker.log_tail()
 
 
@@ -213,3 +262,74 @@ def test_worker_fails_fast_naming_the_setting_when_no_broker_answers(tmp_path: o
     assert done.returncode == 2
     assert "kafka_bootstrap" in done.stderr
     assert "CCPULSE_KAFKA_BOOTSTRAP" in done.stderr
+
+
+def test_worker_fails_fast_naming_the_setting_when_the_broker_refuses_to_create_a_topic(
+    kafka_bootstrap: str,
+) -> None:
+    # One broker cannot hold three replicas; aiokafka reports that as an error code, not an exception.
+    names = unique_names()
+    done = run_worker_to_exit(
+        {**names, "CCPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CCPULSE_TOPIC_REPLICATION_FACTOR": "3"}
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "CCPULSE_TOPIC_REPLICATION_FACTOR" in done.stderr
+    assert f"cannot create topic {names['CCPULSE_INPUT_TOPIC']}" in done.stderr
+    assert "InvalidReplicationFactorError" in done.stderr
+    assert "created topic" not in done.stderr
+
+
+def test_ten_thousand_queue_ids_are_folded_into_other_counted_exactly_and_the_worker_stays_responsive(
+    kafka_bootstrap: str, topic_names: dict[str, str], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    # A producer gone wrong: every contact in a queue of its own. The metrics keep 50 queues and fold
+    # the rest into "other" without losing a contact; the KPI topic still gets every queue's rows, and
+    # the worker still answers scrapes and SIGTERM while it publishes them.
+    worker = start_worker(CCPULSE_METRICS_MAX_QUEUES="50", CCPULSE_KPI_PUBLISH_INTERVAL_S="1")
+    worker.wait_ready()
+    queues = [f"junk-{i:05d}" for i in range(10_000)]
+    records = []
+    for i, queue in enumerate(queues):
+        contact = f"flood-{i}"
+        records.append(
+            (contact.encode(), event(f"{contact}-q", "contact.queued", T + i, contact, queue=queue, channel="voice"))
+        )
+        if i % 2:
+            answered = event(f"{contact}-a", "contact.answered", T + i + 5_000, contact, agent_id="a1")
+            records.append((contact.encode(), answered))
+    produce(kafka_bootstrap, topic_names["CCPULSE_INPUT_TOPIC"], records)
+
+    def arrivals(samples: Samples) -> dict[str, float]:
+        return {
+            dict(labels)["queue"]: value
+            for (name, labels), value in samples.items()
+            if name == "ccpulse_queue_arrivals_total" and dict(labels)["channel"] == "voice"
+        }
+
+    samples = worker.wait_for(lambda s: sum(arrivals(s).values()) == 10_000, timeout_s=240)
+    exported = arrivals(samples)
+    assert len(exported) == 51
+    assert exported["other"] == 9_950
+    assert set(exported) - {"other"} == set(queues[:50])
+    assert sample(samples, "ccpulse_metrics_folded_queues") == 9_950
+    answered = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "ccpulse_queue_outcomes_total"
+        and dict(labels).get("outcome") == "answered"
+        and dict(labels)["channel"] == "voice"
+    )
+    assert answered == 5_000
+
+    last_row = f"{queues[-1]}|voice|today|".encode()
+    deadline = time.monotonic() + 240
+    while not any(key.startswith(last_row) for key in latest_by_key(kafka_bootstrap, topic_names["CCPULSE_KPI_TOPIC"])):
+        assert time.monotonic() < deadline, "the last queue's rows never reached the KPI topic"
+        time.sleep(2)
+    # Half the queues have a caller waiting, so every run republishes thousands of rows and takes
+    # longer than the interval: the next run starts as the "overlapping" line is logged, and the
+    # signal lands while it sends. (Faust stops the producer before it cancels the timer; a send
+    # in between used to crash the shutdown, in some runs.)
+    overlapping = "publish_kpis is overlapping"
+    worker.wait_for_log(overlapping, times=worker.log_count(overlapping) + 1, timeout_s=120)
+    assert worker.stop(signal.SIGTERM, timeout_s=30) == 0, worker.log_tail()

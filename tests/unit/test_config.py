@@ -228,15 +228,22 @@ def test_shipped_example_config_loads_and_lists_every_setting() -> None:
     assert keys == {f.name for f in fields(Settings)}
 
 
+def printed_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> str:
+    """What ``ccpulse settings`` prints with ``environ`` set."""
+    from ccpulse.cli import main  # noqa: PLC0415 - the CLI is the edge under test
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert main(["settings"]) == 0
+    return capsys.readouterr().out
+
+
 def test_printed_settings_never_show_the_customer_hash_key(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ccpulse.cli import main  # noqa: PLC0415 - the CLI is the edge under test
-
-    monkeypatch.setenv("CCPULSE_CUSTOMER_HASH_KEY", "s3cret-pepper")
-    assert main(["settings"]) == 0
-
-    printed = capsys.readouterr().out
+    printed = printed_settings(capsys, monkeypatch, {"CCPULSE_CUSTOMER_HASH_KEY": "s3cret-pepper"})
     assert "s3cret-pepper" not in printed
     assert "customer_hash_key = <set, not shown>" in printed
 
@@ -278,3 +285,79 @@ def test_a_bad_queues_file_fails_fast_naming_the_setting(tmp_path: Path, content
     with pytest.raises(ConfigError, match="queues_file") as error:
         Settings(queues_file=str(queues))
     assert problem in str(error.value)
+
+
+# -- Kafka security ------------------------------------------------------------------------------
+
+SASL = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "u", "kafka_sasl_password": "p"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named_setting", "problem"),
+    [
+        pytest.param({"kafka_security_protocol": "TLS"}, "kafka_security_protocol", "not one of", id="unknown"),
+        pytest.param({**SASL, "kafka_sasl_mechanism": "GSSAPI"}, "kafka_sasl_mechanism", "not one of", id="mech"),
+        pytest.param(
+            {**SASL, "kafka_security_protocol": "SASL_PLAINTEXT"},
+            "kafka_security_protocol",
+            "kafka_allow_sasl_without_tls",
+            id="sasl-without-tls-refused",
+        ),
+        pytest.param({**SASL, "kafka_sasl_username": ""}, "kafka_sasl_username", "required", id="no-user"),
+        pytest.param({**SASL, "kafka_sasl_password": ""}, "kafka_sasl_password", "required", id="no-password"),
+        pytest.param(
+            {"kafka_sasl_username": "u", "kafka_sasl_password": "p"},
+            "kafka_sasl_username",
+            "use SASL_SSL",
+            id="credentials-over-plaintext",
+        ),
+        pytest.param({"kafka_ssl_ca_file": __file__}, "kafka_ssl_ca_file", "does not use TLS", id="ca-no-tls"),
+        pytest.param(
+            {"kafka_security_protocol": "SSL", "kafka_ssl_ca_file": "/nonexistent/ca.pem"},
+            "kafka_ssl_ca_file",
+            "not a readable file",
+            id="ca-missing",
+        ),
+        pytest.param(
+            {"kafka_security_protocol": "SSL", "kafka_ssl_cert_file": __file__},
+            "kafka_ssl_cert_file",
+            "both",
+            id="cert-without-key",
+        ),
+        pytest.param(
+            {"kafka_security_protocol": "SSL", "kafka_ssl_key_password": "k"},
+            "kafka_ssl_key_password",
+            "no kafka_ssl_key_file",
+            id="key-password-without-key",
+        ),
+    ],
+)
+def test_kafka_security_settings_fail_fast_naming_the_setting(
+    overrides: dict[str, Any], named_setting: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^setting {named_setting} .*{problem}"):
+        Settings(**overrides)
+
+
+def test_sasl_without_tls_is_accepted_only_when_explicitly_allowed() -> None:
+    plain = {**SASL, "kafka_security_protocol": "SASL_PLAINTEXT", "kafka_allow_sasl_without_tls": True}
+    assert Settings(**plain).kafka_security_protocol == "SASL_PLAINTEXT"
+
+
+def test_kafka_secrets_are_kept_out_of_repr_and_printed_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(**SASL | {"kafka_sasl_password": "hunter2-kafka"})
+    assert "hunter2-kafka" not in repr(settings)
+    environ = {f"CCPULSE_{name.upper()}": value for name, value in SASL.items()}
+    printed = printed_settings(capsys, monkeypatch, environ | {"CCPULSE_KAFKA_SASL_PASSWORD": "hunter2-kafka"})
+    assert "hunter2-kafka" not in printed
+    assert "kafka_sasl_password = <set, not shown>" in printed
+
+
+def test_a_secret_of_the_wrong_type_in_a_file_is_reported_without_its_value(tmp_path: Path) -> None:
+    config_file = write_config(tmp_path, "kafka_sasl_password = 123456789\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_file, environ={})
+    assert "kafka_sasl_password" in str(caught.value)
+    assert "123456789" not in str(caught.value)

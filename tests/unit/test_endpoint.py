@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,14 +33,17 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def serve_and_get(
-    security: EndpointSecurity, requests: list[tuple[str, str, str | None]], trust: Path | None = None
+    security: EndpointSecurity,
+    requests: list[tuple[str, str, str | None]],
+    trust: Path | None = None,
+    is_ready: Callable[[], bool] = lambda: True,
 ) -> list[tuple[int, str]]:
     """Start the endpoint, make each (scheme, path, 'user:password' or None) request, stop; (status, body) each."""
     registry = CollectorRegistry()
     Counter("ccpulse_events_consumed", "test", registry=registry).inc(3)
 
     async def run() -> list[tuple[int, str]]:
-        endpoint = MetricsEndpoint(registry, "127.0.0.1", 0, security=security)
+        endpoint = MetricsEndpoint(registry, "127.0.0.1", 0, security=security, is_ready=is_ready)
         await endpoint.start()
         try:
             return [
@@ -89,13 +93,29 @@ def test_https_with_basic_auth_needs_the_right_credentials(
             ("https", "/metrics", "prometheus:wrong"),
             ("https", "/metrics", "someone:s3cret"),
             ("https", "/healthz", None),  # probes need no credentials
+            ("https", "/readyz", None),
         ],
         trust=cert,
     )
 
     assert results[0][0] == 200
     assert "ccpulse_events_consumed_total 3.0" in results[0][1]
-    assert [status for status, _ in results[1:]] == [401, 401, 401, 200]
+    assert [status for status, _ in results[1:]] == [401, 401, 401, 200, 200]
+
+
+def test_readyz_follows_the_workers_readiness_and_healthz_does_not() -> None:
+    ready = [False]
+    results = serve_and_get(
+        EndpointSecurity(),
+        [("http", "/readyz", None), ("http", "/healthz", None)],
+        is_ready=lambda: ready[0],
+    )
+    assert [status for status, _ in results] == [503, 200]
+    assert "tables being restored" in results[0][1]
+
+    ready[0] = True
+    [(status, body)] = serve_and_get(EndpointSecurity(), [("http", "/readyz", None)], is_ready=lambda: ready[0])
+    assert (status, body) == (200, "ready\n")
 
 
 def test_a_malformed_authorization_header_is_refused() -> None:

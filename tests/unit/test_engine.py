@@ -22,6 +22,7 @@ from ccpulse.domain.kpis import SlFormula
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS, Window, WindowKind
 from ccpulse.sources.simulator import ContactGenerator, SimulationPlan
+from tests.unit.test_replay_direct import call
 
 T0 = 1_790_035_200_000
 S = 1000
@@ -274,3 +275,28 @@ def test_a_conversation_that_never_ends_is_reaped_and_counted_once() -> None:
 
     assert engine.stats.reaped_segments == 1
     assert engine.aggregate("sales", "voice", today(engine)).handled == 0
+
+
+def test_a_survey_waiting_for_a_segment_counts_once_an_acw_timeout_completes_it() -> None:
+    # c1 ends without a wrap-up; its survey waits for the segment, which the ACW timeout
+    # completes when stream time passes it: the survey counts then, with no later event needed.
+    engine = Engine()
+    documents = call("c1", T0 + 1 * MINUTE_MS, 10_000, "a1")[:-1]  # no wrap-up
+    documents.append(
+        {
+            "event_id": "s1",
+            "type": "survey.submitted",
+            "ts": T0 + 4 * MINUTE_MS,
+            "kind": "csat",
+            "score": 5,
+            "contact_id": "c1",
+        }
+    )
+    for document in documents:
+        engine.apply(decode_event(json.dumps(document)))
+    now_ms = T0 + 14 * MINUTE_MS  # past the default ACW timeout
+    engine.advance_to(now_ms)
+
+    [interval] = [w for w in engine.windows("sales", now_ms) if w.kind is WindowKind.INTERVAL]
+    snapshot = engine.snapshot("sales", "voice", interval)
+    assert (snapshot.handled, snapshot.acw_timeouts, snapshot.csat_count) == (1, 1, 1)

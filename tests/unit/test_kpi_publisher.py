@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ccpulse.bench.engine_bench import BenchPlan, generate_messages
 from ccpulse.codec import json
-from ccpulse.domain.events import Channel
-from ccpulse.domain.facts import QueueArrivalFact, QueueOutcome, QueueOutcomeFact
-from ccpulse.domain.queue_view import QueueView
+from ccpulse.codec.events import decode_event
+from ccpulse.domain.engine import Engine, EngineConfig
+from ccpulse.domain.events import AgentState, CanonicalEvent, Channel
+from ccpulse.domain.facts import AgentPresenceFact, QueueArrivalFact, QueueOutcome, QueueOutcomeFact
+from ccpulse.domain.queue_view import QueueView, ViewConfig
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.kpi_publisher import KpiPublisher
 
@@ -262,3 +265,93 @@ def test_rows_from_cached_blocks_equal_rows_read_afresh_as_late_and_new_facts_ar
             view.advance_to(now_ms)
         fresh._blocks = type(fresh._blocks)()
         assert cached.due_rows(views[0], now_ms) == fresh.due_rows(views[1], now_ms)
+
+
+def two_engines_fed_alike(
+    rate_per_s: float = 0.02, queues: int = 12, contacts: int = 120
+) -> tuple[list[Engine], list[CanonicalEvent]]:
+    """Two identical engines whose views track changes, and a sparse mixed stream over many queues."""
+    messages, _ = generate_messages(BenchPlan(contacts=contacts, seed=11, queues=queues, rate_per_s=rate_per_s))
+    events = sorted((decode_event(message) for message in messages), key=lambda e: e.ts_ms)
+    return [Engine(EngineConfig(track_changes=True)) for _ in range(2)], events
+
+
+def test_skipping_queues_that_cannot_have_changed_publishes_exactly_the_rows_of_reading_every_queue() -> None:
+    # The reference publisher forgets the windows it saw, so it reads every queue on every run. Steps of
+    # 20 s leave the windows in place for two or three runs in a row; agents change state, tickets open
+    # and close, contacts wait, and intervals and days close, all in queues that are mostly idle.
+    engines, events = two_engines_fed_alike()
+    skipping, reference = KpiPublisher(), KpiPublisher()
+    now_ms = events[0].ts_ms
+    position, runs, skipped = 0, 0, 0
+    while position < len(events) and runs < 200:  # 67 min of event time: four intervals close
+        now_ms += 20 * S
+        while position < len(events) and events[position].ts_ms <= now_ms:
+            for engine in engines:
+                engine.apply(events[position])
+            position += 1
+        for engine in engines:
+            engine.advance_to(now_ms)
+        reference._windows_of = {}
+        read = list(skipping.rows_by_queue(engines[0].view, now_ms))
+        expected = reference.due_rows(engines[1].view, now_ms)
+        assert [row for rows in read for row in rows] == expected, f"run at {now_ms}"
+        runs += 1
+        skipped += len({queue for queue, _ in engines[0].view.queues()}) - len(read)
+    assert skipped > 5 * runs  # the comparison means something only if many queues were skipped
+
+
+def test_a_run_cut_short_leaves_the_queues_it_did_not_reach_to_the_next_run() -> None:
+    engines, events = two_engines_fed_alike(rate_per_s=1.0, contacts=60)
+    third_size = len(events) // 3
+    thirds = [events[:third_size], events[third_size : 2 * third_size], events[2 * third_size :]]
+    cut, whole = KpiPublisher(), KpiPublisher()
+    latest: list[dict[bytes, Any]] = [{}, {}]
+    for third, part in enumerate(thirds):
+        now_ms = part[-1].ts_ms
+        for engine in engines:
+            for event in part:
+                engine.apply(event)
+            engine.advance_to(now_ms)
+        runs = cut.rows_by_queue(engines[0].view, now_ms)
+        for index, rows in enumerate(runs):
+            latest[0].update(decoded(rows))
+            if third == 1 and index == 1:
+                runs.close()  # as the worker stops a run when the partition is revoked
+        latest[1].update(decoded(whole.due_rows(engines[1].view, now_ms)))
+    # The windows open now have the same rows. (Finals of windows that closed while a queue was not
+    # reached are not sent: the worker drops a publisher whose run it cut, with its partition's state.)
+    open_rows = [{key: _sans_as_of(doc) for key, doc in rows.items() if not doc["final"]} for rows in latest]
+    assert len(open_rows[1]) > 100
+    assert open_rows[0] == open_rows[1]
+
+
+def _sans_as_of(document: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in document.items() if name != "as_of"}
+
+
+def test_an_agent_changing_state_in_a_quiet_queue_republishes_its_all_rows() -> None:
+    view, publisher, _ = started()
+    later = T0 + 5 * M + 10 * S
+    view.advance_to(later)
+    assert publisher.due_rows(view, later) == []
+    view.apply([AgentPresenceFact("agent-1", AgentState.AVAILABLE, T0 + 5 * M, ("sales",))])
+    rows = decoded(publisher.due_rows(view, later))
+    assert set(rows) == open_keys("all")
+    assert all(doc["now"]["agents"]["available"] == 1 for doc in rows.values())
+
+
+def test_a_queue_whose_last_waiting_contact_is_dropped_republishes_its_rows_with_nobody_waiting() -> None:
+    # A stint stuck longer than max_queue_age leaves the waiting list without any fact changing a
+    # bucket: only the memory of who waited at the last run says the rows moved.
+    view = QueueView(ViewConfig(max_queue_age_ms=10 * M), track_changes=True)
+    view.apply([QueueArrivalFact("stuck", "sales", Channel.VOICE, T0 + 2 * M)])
+    publisher = KpiPublisher()
+    first = T0 + 12 * M + 5 * S  # the stint is over the age limit, not yet reaped
+    view.advance_to(first)
+    assert decoded(publisher.due_rows(view, first))[b"sales|voice|rolling_5m|latest"]["now"]["waiting"] == 1
+    later = first + 10 * S  # the same bucket: no window moved
+    view.advance_to(later)
+    view.reap(later)
+    rows = decoded(publisher.due_rows(view, later))
+    assert rows[b"sales|voice|rolling_5m|latest"]["now"]["waiting"] == 0

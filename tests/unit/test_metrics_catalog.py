@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from ccpulse.bench.engine_bench import BenchPlan, generate_messages
+from ccpulse.codec.events import decode_event
 from ccpulse.domain.engine import EngineConfig
 from ccpulse.domain.events import (
     AgentEvent,
@@ -27,7 +29,7 @@ from ccpulse.domain.events import (
     TicketEventType,
 )
 from ccpulse.domain.queue_config import QueueConfig, QueueConfigs
-from ccpulse.domain.queue_view import ViewStats
+from ccpulse.domain.queue_view import QueueView, ViewStats
 from ccpulse.domain.windows import HOUR_MS
 from ccpulse.telemetry.catalog import BY_NAME, CATALOG, OTHER_QUEUE, MetricKind
 from ccpulse.telemetry.metrics import ConsumerLagCollector, KpiCollector, MetricsLimits, SelfMetrics, wait_buckets
@@ -333,3 +335,53 @@ def test_the_metrics_reference_names_every_family() -> None:
     reference = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
 
     assert all(f"`{name}`" in reference for spec in CATALOG for name in spec.sample_names())
+
+
+# Series that add up across queues: "other" must hold the sum of the queues folded into it.
+ADDITIVE = (
+    "ccpulse_contacts_arrived",
+    "ccpulse_contacts_offered",
+    "ccpulse_contacts_answered",
+    "ccpulse_contacts_abandoned",
+    "ccpulse_contacts_handled",
+    "ccpulse_handling_seconds",
+    "ccpulse_agent_time_seconds",
+    "ccpulse_service_level_met_contacts",
+    "ccpulse_service_level_eligible_contacts",
+    "ccpulse_tickets",
+    "ccpulse_survey_responses",
+    "ccpulse_waiting_contacts",
+    "ccpulse_agents",
+    "ccpulse_open_tickets",
+    "ccpulse_queue_arrivals",
+    "ccpulse_queue_wait_seconds_bucket",
+)
+
+
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+KEPT = frozenset({"q00", "q01", "q02"})
+
+
+def folded_series(view: QueueView, now_ms: int, limits: MetricsLimits) -> Series:
+    """The additive series of every queue but the kept ones, queue label dropped and summed."""
+    registry = CollectorRegistry()
+    registry.register(KpiCollector(lambda: [(view, now_ms)], lambda: True, limits=limits))
+    found: Series = {}
+    for family in registry.collect():
+        for s in family.samples:
+            if s.name in ADDITIVE and s.labels.get("queue") not in KEPT:
+                key = (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "queue")))
+                found[key] = found.get(key, 0.0) + s.value
+    return found
+
+
+def test_other_holds_the_sum_of_every_folded_queue_on_a_simulated_mixed_stream() -> None:
+    messages, _ = generate_messages(BenchPlan(contacts=400, seed=4, queues=9, rate_per_s=0.2))
+    events = [decode_event(message) for message in messages]
+    now_ms = max(event.ts_ms for event in events)
+    view = view_of(events, now_ms)
+    each_queue = folded_series(view, now_ms, MetricsLimits(max_queues=100))
+    other = folded_series(view, now_ms, MetricsLimits(max_queues=len(KEPT)))
+    assert other.keys() == each_queue.keys()
+    assert all(other[key] == pytest.approx(each_queue[key], abs=1e-9) for key in each_queue)
+    assert sum(v for (name, _), v in other.items() if name == "ccpulse_contacts_arrived") > 100

@@ -30,14 +30,14 @@ class Message:
 class Consumer:
     seeks: list[tuple[Any, int]] = field(default_factory=list)
 
-    async def seek(self, tp: Any, offset: int) -> None:
-        self.seeks.append((tp, offset))
+    async def seek_wait(self, partitions: dict[Any, int]) -> None:
+        self.seeks.extend(partitions.items())
 
 
 def pipeline(consumer: Consumer) -> CcpulseApp:
     unused: Any = None
     return CcpulseApp(
-        app=SimpleNamespace(consumer=consumer),  # type: ignore[arg-type]
+        app=SimpleNamespace(consumer=consumer, should_stop=False),  # type: ignore[arg-type]
         settings=Settings(),
         registry=CollectorRegistry(),
         metrics=SelfMetrics(CollectorRegistry()),

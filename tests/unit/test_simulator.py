@@ -677,7 +677,9 @@ async def test_dry_run_validates_and_counts_without_writing(tmp_path: Path) -> N
 
 @pytest.mark.asyncio
 async def test_a_fast_paced_run_finishes_quickly_and_never_ahead_of_the_wall_clock(tmp_path: Path) -> None:
-    plan = SimulationPlan(contacts=30, rate_per_s=20, seed=4, speed=100_000, paced=True)
+    # A flat profile: with the day profile, a run started at night (wall clock) sees a tenth of the
+    # arrival rate and needs ten times the event time for its 30 contacts.
+    plan = SimulationPlan(contacts=30, rate_per_s=20, seed=4, speed=100_000, paced=True, profile="flat")
     output = tmp_path / "paced.ndjson"
     started = time.monotonic()
 

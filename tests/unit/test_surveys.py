@@ -181,6 +181,21 @@ def test_retry_keeps_surveys_whose_contact_is_still_unknown() -> None:
     assert retry_pending(inbox, lookup({}), lookup({})) == (inbox, NO_CHANGES)
 
 
+def test_retry_only_rating_tries_just_the_surveys_of_newly_known_contacts_and_tickets() -> None:
+    of_contact = survey("s-1", contact_id="c-1")
+    of_other = survey("s-2", contact_id="c-2")
+    inbox, _ = apply_survey_event(SurveyInbox(), of_contact, lookup({}), lookup({}))
+    inbox, _ = apply_survey_event(inbox, of_other, lookup({}), lookup({}))
+    both_known = lookup({"c-1": CONTACT_SUPPORT, "c-2": CONTACT_SUPPORT})
+
+    # Only c-2 is newly known: s-1 is not looked at, though its lookup would answer.
+    kept, changes = retry_pending(inbox, both_known, lookup({}), only_rating=({"c-2"}, set()))
+
+    assert changes.published == (survey_fact(of_other, CONTACT_SUPPORT),)
+    assert kept.pending == (of_contact,)
+    assert retry_pending(inbox, both_known, lookup({}), only_rating=(set(), {"c-1"})) == (inbox, NO_CHANGES)
+
+
 def test_giving_up_publishes_old_pending_surveys_with_their_own_fields() -> None:
     old = survey("s-1", ts_ms=T0_MS, agent_id="a-3")
     recent = survey("s-2", ts_ms=T0_MS + 2 * HOUR_MS)

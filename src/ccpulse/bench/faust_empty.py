@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -32,12 +33,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
     args = parser.parse_args(argv)
 
+    # Faust keeps a data directory even for in-memory tables; in the working directory by default.
+    with tempfile.TemporaryDirectory(prefix="ccpulse-bench-empty-") as datadir:
+        _run(args, datadir)
+
+
+def _run(args: argparse.Namespace, datadir: str) -> None:
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     app = faust.App(
         f"ccpulse-bench-empty-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{args.broker}",
         store="memory://",
+        datadir=datadir,
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",

@@ -84,7 +84,7 @@ NPS_DETRACTOR_MAX = 6  # 0-6 detractors
 ONE_TOUCH_MAX_PUBLIC_REPLIES = 1
 
 
-def _check_sign(sign: int) -> None:
+def check_sign(sign: int) -> None:
     if sign != 1 and sign != -1:  # noqa: PLR1714 - two int compares beat a tuple lookup per fact
         raise ValueError(f"sign must be +1 (apply) or -1 (retract), not {sign!r}")
 
@@ -221,12 +221,12 @@ class QueueAggregate:
 
     def add_arrival(self, fact: QueueArrivalFact, *, sign: int = 1) -> None:
         """A contact entered the queue; counts at its queued time."""
-        _check_sign(sign)
+        check_sign(sign)
         self.arrivals += sign
 
     def add_outcome(self, fact: QueueOutcomeFact, config: QueueConfig, *, sign: int = 1) -> None:
         """A finished queue stint. An abandon with wait <= ``config.short_abandon_ms`` (0 disables) is short."""
-        _check_sign(sign)
+        check_sign(sign)
         wait_ms = fact.outcome_ts_ms - fact.queued_ts_ms
         outcome = fact.outcome
         if outcome is QueueOutcome.ANSWERED:
@@ -257,7 +257,7 @@ class QueueAggregate:
 
     def add_handling(self, fact: HandlingFact, config: QueueConfig, *, sign: int = 1) -> None:
         """A completed handling segment; complaint/escalation from ``config``'s disposition sets (exact match)."""
-        _check_sign(sign)
+        check_sign(sign)
         self.handled += sign
         hold_ms = fact.hold_ms
         self.sum_talk_ms += sign * (fact.ended_ts_ms - fact.answered_ts_ms - hold_ms)
@@ -286,7 +286,7 @@ class QueueAggregate:
         Call it once per handled contact, when ``repeat_window_h`` after it has
         passed (deciding repeats early would bias recent FCR downwards).
         """
-        _check_sign(sign)
+        check_sign(sign)
         self.fcr_eligible += sign
         if repeat:
             self.repeats += sign
@@ -297,10 +297,13 @@ class QueueAggregate:
         Called once for each queue in ``fact.queues`` (each queue's aggregate
         gets the full overlap). Logged-out time is ignored.
         """
-        _check_sign(sign)
+        check_sign(sign)
         if not 0 <= overlap_ms <= fact.end_ts_ms - fact.start_ts_ms:
             raise ValueError(f"overlap_ms {overlap_ms} is outside the span's 0..{fact.duration_ms} ms")
-        state = fact.state
+        self.add_agent_time(fact.state, overlap_ms, sign)
+
+    def add_agent_time(self, state: AgentState, overlap_ms: int, sign: int) -> None:
+        """:meth:`add_agent_state` without its checks, for pieces of :func:`split_span_ms` (valid by construction)."""
         if state is AgentState.BUSY:
             self.agent_busy_ms += sign * overlap_ms
         elif state is AgentState.ACW:
@@ -317,7 +320,7 @@ class QueueAggregate:
         and resolution means when it is known. A SOLVED step is one-touch when
         ``public_replies`` is known and <= 1 (unknown counts as not one-touch).
         """
-        _check_sign(sign)
+        check_sign(sign)
         step = fact.step
         if step is TicketStep.CREATED:
             self.tickets_created += sign
@@ -341,7 +344,7 @@ class QueueAggregate:
 
     def add_survey(self, fact: SurveyFact, *, sign: int = 1) -> None:
         """One survey answer: CSAT satisfied >= 4 (1-5), NPS promoter 9-10 / detractor 0-6, CES and ESAT summed."""
-        _check_sign(sign)
+        check_sign(sign)
         kind, score = fact.kind, fact.score
         if kind is SurveyKind.CSAT:
             self.csat_count += sign

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ccpulse.domain.changes import FactChanges, diff_facts
-from ccpulse.domain.events import ContactEvent, ContactEventType
+from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
 from ccpulse.domain.facts import HandlingFact, QueueArrivalFact, QueueOutcomeFact
 from ccpulse.domain.handling import (
     HandlingReading,
@@ -76,13 +76,23 @@ class ContactState:
         return self.stints.seen_event_ids
 
 
+# One SegmentPlace per (queue, channel): places are frozen, and there are few of them.
+_PLACES: dict[tuple[str, Channel], SegmentPlace] = {}
+
+
 def contact_place_at(state: ContactState) -> Callable[[int], SegmentPlace | None]:
     """Where the contact waited before an answer at a given time: the stint it was in."""
     starts = state.stints.starts
 
     def place_at(ts_ms: int) -> SegmentPlace | None:
         start = latest_start_at(starts, ts_ms)
-        return None if start is None else SegmentPlace(start.queue, start.channel)
+        if start is None:
+            return None
+        key = (start.queue, start.channel)
+        place = _PLACES.get(key)
+        if place is None:
+            place = _PLACES[key] = SegmentPlace(start.queue, start.channel)
+        return place
 
     return place_at
 
@@ -97,6 +107,7 @@ _PARTS_CHANGED_BY: dict[ContactEventType, frozenset[str]] = {
     ContactEventType.FLOWED_OUT: frozenset({"outcome"}),
 }
 _HANDLING_ONLY = frozenset({"handling"})
+_OUTCOME_ONLY = frozenset({"outcome"})
 
 
 def contact_facts(
@@ -151,18 +162,67 @@ def apply_event(
     new_state = record_event(state, event, customer_key)
     if new_state.customer_key != state.customer_key:
         # Every fact carries the key: the first event naming the customer changes them all.
-        before = contact_facts(event.contact_id, state, rules, now_ms)
-        return new_state, diff_facts(before, contact_facts(event.contact_id, new_state, rules, now_ms))
-    if event.type is _QUEUED and new_state.stints.starts == state.stints.starts:
-        return new_state, NO_CHANGES
+        after = contact_facts(event.contact_id, new_state, rules, now_ms)
+        # No stint, so no fact before (the usual first event): all of them are new.
+        before = contact_facts(event.contact_id, state, rules, now_ms) if state.stints.starts else {}
+        return new_state, diff_facts(before, after)
+    if event.type is _QUEUED:
+        queued_changes = _queued_changes(event.contact_id, state, new_state)
+        if queued_changes is not None:
+            return new_state, queued_changes
     parts = _PARTS_CHANGED_BY.get(event.type, _HANDLING_ONLY)
     if "handling" in parts and not handling_may_change(state, event, rules, now_ms):
         parts = parts - _HANDLING_ONLY
         if not parts:
             return new_state, NO_CHANGES
+    if parts == _OUTCOME_ONLY and _outcome_appended(state, new_state):
+        return new_state, _later_outcome(event.contact_id, state, new_state)
     before = contact_facts(event.contact_id, state, rules, now_ms, parts)
     after = contact_facts(event.contact_id, new_state, rules, now_ms, parts)
     return new_state, diff_facts(before, after)
+
+
+def _queued_changes(contact_id: str, state: ContactState, new_state: ContactState) -> ContactChanges | None:
+    """What a ``contact.queued`` changed, when that is plain without a diff; None otherwise.
+
+    No new stint (another queued event at that instant won): nothing. A stint
+    later than every stint, outcome and answer of the contact changes no
+    outcome (each belongs to the stint it was in then) and no segment's place:
+    its arrival is the only change.
+    """
+    starts, new_starts = state.stints.starts, new_state.stints.starts
+    if new_starts == starts:
+        return NO_CHANGES
+    if len(new_starts) != len(starts) + 1 or (starts and new_starts[-2] is not starts[-1]):
+        return None  # not appended after the others
+    start = new_starts[-1]
+    outcomes, answers = state.stints.outcomes, state.handling.answers
+    if (outcomes and outcomes[-1].ts_ms >= start.queued_ts_ms) or (answers and answers[-1].ts_ms >= start.queued_ts_ms):
+        return None
+    arrival = QueueArrivalFact(contact_id, start.queue, start.channel, start.queued_ts_ms, new_state.customer_key)
+    return FactChanges(published=(arrival,))
+
+
+def _outcome_appended(state: ContactState, new_state: ContactState) -> bool:
+    """Whether the event added an outcome later (in time, then event id) than every other."""
+    outcomes, new_outcomes = state.stints.outcomes, new_state.stints.outcomes
+    return len(new_outcomes) == len(outcomes) + 1 and (not outcomes or new_outcomes[-2] is outcomes[-1])
+
+
+def _later_outcome(contact_id: str, state: ContactState, new_state: ContactState) -> ContactChanges:
+    """What an outcome later than every other changes (see :func:`~ccpulse.domain.queue_stints.stint_facts`).
+
+    It comes last, so every other outcome keeps its stint; it finishes its own
+    stint unless an earlier outcome did, and only the latest earlier outcome
+    can be in that stint (outcomes are sorted, stints begin at their queued time).
+    """
+    mark = new_state.stints.outcomes[-1]
+    start = latest_start_at(new_state.stints.starts, mark.ts_ms)
+    earlier = state.stints.outcomes
+    if start is None or (earlier and earlier[-1].ts_ms >= start.queued_ts_ms):
+        return NO_CHANGES
+    fact = QueueOutcomeFact(contact_id, start.queue, start.channel, mark.outcome, start.queued_ts_ms, mark.ts_ms)
+    return FactChanges(published=(fact,))
 
 
 def record_event(state: ContactState, event: ContactEvent, customer_key: str | None = None) -> ContactState:

@@ -105,6 +105,9 @@ class EngineConfig:
     # Key of the keyed hash that replaces customer ids (repeat-contact detection).
     # Empty: customer ids are dropped and FCR by repeats is not computed.
     customer_hash_key: bytes = b""
+    # Whether the view reports which buckets and queues changed (for a KPI publisher that only
+    # recomputes what changed); off, every reader treats everything as changed.
+    track_changes: bool = False
 
     def __post_init__(self) -> None:
         def check(ok: bool, setting: str, problem: str) -> None:
@@ -139,6 +142,8 @@ class EngineStats(ViewStats):
     facts_retracted: int = 0
 
 
+# Most events change no fact: they share one (frozen) result per verdict.
+_NO_FACTS = {verdict: ApplyResult(verdict) for verdict in Verdict}
 # A timer is (due_ms, contact_id): the contact whose ACW timeout may be due then. Plain
 # tuples order as the heap needs and cost far less to build and compare than a dataclass.
 _Timer = tuple[int, str]
@@ -178,6 +183,7 @@ class Engine:
                 staffing_rate_window_ms=self.config.staffing_rate_window_ms,
             ),
             self.stats,
+            track_changes=self.config.track_changes,
         )
         self._timers: list[_Timer] = []
         # Live handling facts per contact: a survey rates the contact's last segment.
@@ -191,6 +197,10 @@ class Engine:
         self._ticket_attribution: dict[str, surveys.Attribution] = {}
         self._open_ticket_facts: dict[str, TicketOpenFact] = {}
         self._retry_surveys = False
+        # Contacts that got a segment and tickets that got created since the last retry: the only
+        # ones whose pending surveys a retry can attribute (every other lookup still finds nothing).
+        self._newly_known_contacts: set[str] = set()
+        self._newly_known_tickets: set[str] = set()
         self._next_reap_ms = 0
         self._reaped_segments: set[tuple[str, str]] = set()
         self._segments_checked_before_ms = -(2**62)
@@ -217,7 +227,7 @@ class Engine:
         verdict = self._admit(event, wall_ms)
         if verdict is not Verdict.ACCEPTED:
             self.stats.events[verdict] += 1
-            return ApplyResult(verdict)
+            return _NO_FACTS[verdict]
         published: list[AnyFact] = []
         retracted: list[AnyFact] = []
         duplicate = self._dispatch(event, published, retracted)
@@ -227,6 +237,8 @@ class Engine:
         self.stats.events[verdict] += 1
         if self.stream_time_ms is None or event.ts_ms > self.stream_time_ms:
             self._advance(event.ts_ms, published, retracted)
+        if not published and not retracted:
+            return _NO_FACTS[verdict]
         return ApplyResult(verdict, tuple(published), tuple(retracted))
 
     def _admit(self, event: CanonicalEvent, wall_ms: int | None) -> Verdict:
@@ -352,9 +364,14 @@ class Engine:
         if not self._retry_surveys:
             return
         self._retry_surveys = False
+        contact_ids, ticket_ids = self._newly_known_contacts, self._newly_known_tickets
+        self._newly_known_contacts, self._newly_known_tickets = set(), set()
         if self._surveys.pending:
             self._surveys, changes = surveys.retry_pending(
-                self._surveys, self._contact_attribution, self._ticket_attribution.get
+                self._surveys,
+                self._contact_attribution,
+                self._ticket_attribution.get,
+                only_rating=(contact_ids, ticket_ids),
             )
             self._record(changes, published, retracted)
 
@@ -398,6 +415,7 @@ class Engine:
             if sign > 0:
                 segments[fact.fact_id] = fact
                 self._retry_surveys = True
+                self._newly_known_contacts.add(fact.contact_id)
             else:
                 segments.pop(fact.fact_id, None)
             self._reattribute.add(fact.contact_id)
@@ -409,6 +427,7 @@ class Engine:
         elif isinstance(fact, TicketFact) and fact.step is TicketStep.CREATED and sign > 0:
             self._ticket_attribution[fact.ticket_id] = surveys.Attribution(fact.queue, fact.channel, None)
             self._retry_surveys = True
+            self._newly_known_tickets.add(fact.ticket_id)
 
     def _contact_attribution(self, contact_id: str) -> surveys.Attribution | None:
         """What a survey of this contact is about: its last handling segment (latest answer)."""
@@ -463,6 +482,10 @@ class Engine:
             changes = advance_time(contact_id, state, self._contact_rules, before_ms, now_ms)
             self._record(changes, published, retracted, contact_id=contact_id)
             self._schedule_contact(contact_id, state, now_ms)
+        # A segment an ACW timeout just completed may be what a pending survey waited for:
+        # attribute it now, not at some later event (advance_to has no later event).
+        if self._reattribute or self._retry_surveys:
+            self._retry_pending_surveys(published, retracted)
 
     # -- reading (the queue side answers) ----------------------------------------------
 

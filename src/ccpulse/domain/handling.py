@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from sys import intern
 from typing import TypeVar
 
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
@@ -112,18 +113,32 @@ def add_handling_event(state: HandlingState, event: ContactEvent) -> HandlingSta
     if kind is _ANSWERED:
         if event.agent_id is None:
             raise ValueError(f"{kind} needs agent_id (event {event.event_id})")
-        answers = _insert(state.answers, AnswerMark(event.ts_ms, event.agent_id, event.event_id))
+        answers = _insert(state.answers, AnswerMark(event.ts_ms, intern(event.agent_id), event.event_id))
         return HandlingState(answers, state.ends, state.holds, state.wrapups)
     if kind is _ENDED or kind is _TRANSFERRED:
-        mark = EndMark(event.ts_ms, event.event_id, event.agent_id, kind is _TRANSFERRED, event.resolved)
+        agent_id = _shared(event.agent_id)
+        mark = EndMark(event.ts_ms, event.event_id, agent_id, kind is _TRANSFERRED, event.resolved)
         return HandlingState(state.answers, _insert(state.ends, mark), state.holds, state.wrapups)
     if kind is _HOLD_STARTED or kind is _HOLD_ENDED:
-        hold = HoldMark(event.ts_ms, event.event_id, event.agent_id, kind is _HOLD_STARTED)
+        hold = HoldMark(event.ts_ms, event.event_id, _shared(event.agent_id), kind is _HOLD_STARTED)
         return HandlingState(state.answers, state.ends, _insert(state.holds, hold), state.wrapups)
     if kind is _WRAPUP_ENDED:
-        wrapup = WrapupMark(event.ts_ms, event.event_id, event.agent_id, event.queue, event.disposition, event.resolved)
+        wrapup = WrapupMark(
+            event.ts_ms,
+            event.event_id,
+            _shared(event.agent_id),
+            _shared(event.queue),
+            event.disposition,
+            event.resolved,
+        )
         return HandlingState(state.answers, state.ends, state.holds, _insert(state.wrapups, wrapup))
     return state
+
+
+def _shared(name: str | None) -> str | None:
+    """One string object per agent or queue name: every decoded event brings its own copy,
+    and marks live as long as their contact (hours), many per agent and queue."""
+    return None if name is None else intern(name)
 
 
 @dataclass(frozen=True, slots=True)

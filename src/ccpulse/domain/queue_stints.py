@@ -20,6 +20,7 @@ leaves the same set of published-minus-retracted facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 
 from ccpulse.domain.changes import FactChanges, diff_facts
 from ccpulse.domain.events import Channel, ContactEvent, ContactEventType
@@ -97,7 +98,8 @@ def add_stint_event(state: ContactQueueState, event: ContactEvent) -> ContactQue
         if event.queue is None or event.channel is None:
             # The codec guarantees both; an event built by hand without them is a bug.
             raise ValueError(f"{event.type} needs queue and channel (event {event.event_id})")
-        starts = _with_start(state.starts, StintStart(event.ts_ms, event.queue, event.channel))
+        # One string object per queue name (each decoded event brings its own copy).
+        starts = _with_start(state.starts, StintStart(event.ts_ms, intern(event.queue), event.channel))
         return ContactQueueState(starts, state.outcomes, seen)
     outcome = OUTCOME_OF_EVENT.get(event.type)
     if outcome is not None:

@@ -33,7 +33,7 @@ score here is a programming error (``ValueError``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -179,11 +179,21 @@ def retry_pending(
     inbox: SurveyInbox,
     contact_attribution: AttributionLookup,
     ticket_attribution: AttributionLookup,
+    *,
+    only_rating: tuple[Container[str], Container[str]] | None = None,
 ) -> tuple[SurveyInbox, FactChanges[SurveyFact]]:
-    """Publish the pending surveys whose contact or ticket is known now; keep the others."""
+    """Publish the pending surveys whose contact or ticket is known now; keep the others.
+
+    ``only_rating``: (contact ids, ticket ids) whose lookups may have changed
+    since the surveys went pending; a survey rating anything else stays
+    pending without being looked at (its lookup would still find nothing).
+    """
     published: list[SurveyFact] = []
     still_pending: list[SurveyEvent] = []
     for event in inbox.pending:
+        if only_rating is not None and not _rates_one_of(event, *only_rating):
+            still_pending.append(event)
+            continue
         result = attribute_survey(event, contact_attribution, ticket_attribution)
         if isinstance(result, PendingSurvey):
             still_pending.append(event)
@@ -192,6 +202,13 @@ def retry_pending(
     if not published:
         return inbox, NO_CHANGES
     return replace(inbox, pending=tuple(still_pending)), FactChanges(published=tuple(published))
+
+
+def _rates_one_of(event: SurveyEvent, contact_ids: Container[str], ticket_ids: Container[str]) -> bool:
+    """Whether the survey rates one of these (a survey naming a contact rates that contact only)."""
+    if event.contact_id is not None:
+        return event.contact_id in contact_ids
+    return event.ticket_id is not None and event.ticket_id in ticket_ids
 
 
 def give_up_pending(inbox: SurveyInbox, before_ts_ms: int) -> tuple[SurveyInbox, FactChanges[SurveyFact]]:

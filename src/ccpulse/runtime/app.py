@@ -25,16 +25,18 @@ rebalance. Windows are our own buckets, never Faust's windowed tables.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import faust
 from prometheus_client import CollectorRegistry
 
-from ccpulse.codec.batches import encode_batches, partition_for_key, split_batch
+from ccpulse.codec.batches import CorruptBatch, encode_batches, is_batch, partition_for_key, split_batch
 from ccpulse.codec.events import InvalidEvent, RejectReason, decode_event, encode_event
 from ccpulse.codec.outputs import fact_record, fact_record_key
 from ccpulse.codec.stage_records import (
@@ -59,13 +61,15 @@ from ccpulse.domain.entities import (
     entity_key,
     process_event,
 )
+from ccpulse.domain.events import ContactEvent
 from ccpulse.domain.fact_store import FactStore, LiveFact, RowWrite
 from ccpulse.domain.queue_view import QueueView, ViewConfig, ViewStats
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.direct_output import DirectOutput
+from ccpulse.runtime.kafka_security import KafkaSecurity
 from ccpulse.runtime.kpi_publisher import KpiPublisher
 from ccpulse.runtime.producer_buffer import CcpulseFaustApp
-from ccpulse.runtime.topics import entity_topic_name, queue_topic_name
+from ccpulse.runtime.topics import compacted_config, entity_topic_name, queue_topic_name
 from ccpulse.telemetry.metrics import ConsumerLagCollector, KpiCollector, MetricsLimits, SelfMetrics
 
 logger = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ REAP_EVERY_MS = 5 * MINUTE_MS  # stream time between sweeps of rows older than t
 CLOCK_ROW_PREFIX = "~clock|"  # fact rows start with a digit (see fact_row_key)
 PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 1 << 20
+PUBLISH_SLICE_S = 0.05  # KPI publishing pauses for other work at least this often
 #: Largest internal batch message; the producer's request limit is 1 MB.
 BATCH_MAX_BYTES = 512 * 1024
 BATCH_KEY = b"~batch"
@@ -82,18 +87,61 @@ BATCH_KEY = b"~batch"
 ENTITY_CACHE_MAX = 100_000  # internal batches go to an explicit partition; the key only names them
 
 
+#: Dead letters carry at most this much of the rejected bytes: with the key and headers they stay
+#: under the producer's request limit (Faust's producer_max_request_size, 1,000,000 by default),
+#: below the 1 MiB an input message may have.
+DEAD_LETTER_MAX_VALUE_BYTES = 900_000
+#: Marks a customer id that the input stage has already replaced by its keyed hash.
+HASHED_CUSTOMER_PREFIX = "~h:"
+
+
+def customer_key_of(hash_key: bytes, customer_id: str | None) -> str | None:
+    """The entity stage's customer key: the input stage's hash, or (from an older version's
+    records, which carried the id itself) the keyed hash of the id."""
+    if customer_id is not None and customer_id.startswith(HASHED_CUSTOMER_PREFIX):
+        return customer_id[len(HASHED_CUSTOMER_PREFIX) :]
+    return hash_customer_id(hash_key, customer_id)
+
+
 def fact_row_key(queue: str, key: str) -> str:
     """Table key of a live fact; the length prefix keeps any queue name unambiguous."""
     return f"{len(queue)}:{queue}|{key}"
 
 
-def _take(stream: faust.StreamT[bytes], settings: Settings) -> Any:
+async def _take(stream: faust.StreamT[bytes], settings: Settings) -> AsyncIterator[list[Any]]:
     """The stream's events in lists: up to ``batch_max_events``, or what arrived within ``batch_max_wait_ms``.
 
-    Faust acks a list's messages only after the agent body has handled all of them.
+    A list's messages are acked only once the agent body has handled all of
+    them. Faust's ``take_events`` acks a list in a ``finally``, so also when
+    the agent is stopped or cancelled halfway through it (a SIGTERM, a crash),
+    and the commit that follows then skips messages never processed: lost for
+    the next owner. One more reference per message, dropped only when the body
+    asks for the next list, keeps that ack from being the last.
     """
     take_events = cast(Any, stream).take_events  # not declared by StreamT
-    return take_events(settings.batch_max_events, within=settings.batch_max_wait_ms / 1000)
+    async for events in take_events(settings.batch_max_events, within=settings.batch_max_wait_ms / 1000):
+        for event in events:
+            event.message.incref()
+        yield events
+        for event in events:
+            event.message.decref()  # Faust's own ack, next, is then the last one
+
+
+def _stage_facts(facts: dict[bytes, Upsert | None], change: QueueChange, writes: list[RowWrite]) -> None:
+    """Collect a batch's facts-topic records, each key's last value (the topic is compacted by key).
+
+    Every upsert and delete goes out even when the store already had it: a
+    redelivery after a crash may be the one whose output was lost.
+    """
+    if isinstance(change, Upsert):
+        facts[fact_record_key(change.queue, change.key)] = change
+    elif isinstance(change, Delete):
+        facts[fact_record_key(change.queue, change.key)] = None
+    else:  # a sync: the stale facts it removed are withdrawn
+        if writes:
+            logger.info("sync of %s in %s withdrew %d stale facts", change.entity, change.queue, len(writes))
+        for write in writes:
+            facts[fact_record_key(write.queue, write.key)] = None
 
 
 def _stage_rows(rows: dict[str, RowWrite], writes: list[RowWrite]) -> None:
@@ -158,17 +206,38 @@ class CcpulseApp:
     partitions: dict[int, _PartitionState] = field(default_factory=dict)
     # Entity rows as decoded by earlier batches (the table holds them as JSON documents).
     entity_cache: dict[str, EntityState] = field(default_factory=dict)
+    recovered_generation: int | None = None  # consumer generation whose tables are restored
     output: DirectOutput = field(init=False)
+    customer_hash_key: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         self.output = DirectOutput(self.app)
+        self.customer_hash_key = self.settings.customer_hash_key.encode()
 
     # -- readiness and ownership ---------------------------------------------------
 
     def is_ready(self) -> bool:
-        tables: Any = self.app.tables  # TableManagerT does not declare .recovery
-        recovery = tables.recovery
-        return bool(recovery.completed.is_set() and not self.app.in_recovery and not self.app.rebalancing)
+        """True once the tables of the current assignment are restored, until the next rebalance.
+
+        Faust's own signs leave gaps: its recovery ``completed`` event is set by
+        the first recovery (of an empty assignment too) and never cleared, and
+        ``rebalancing`` ends before the new assignment's recovery begins. A
+        queue partition's store is built from its table the first time it is
+        read; built in such a gap, from a half-restored table, it would serve
+        wrong numbers for good.
+        """
+        app = self.app
+        recovered = self.recovered_generation is not None and self.recovered_generation == app.consumer_generation_id
+        return recovered and not app.in_recovery and not app.rebalancing
+
+    async def on_tables_recovered(self, *_: Any, **__: Any) -> None:
+        """Faust signal ``on_rebalance_complete``: the tables of the assignment are restored.
+
+        Faust sends it for a generation that a new rebalance has already
+        replaced too; the generation recorded here then differs from the one
+        the next assignment brings.
+        """
+        self.recovered_generation = self.app.consumer_generation_id
 
     def _owned_queue_partitions(self) -> set[int]:
         try:
@@ -207,23 +276,23 @@ class CcpulseApp:
             return int(time.time() * 1000)
         return store.stream_clock_ms()
 
-    def _owned_states(self) -> list[tuple[_PartitionState, int]]:
+    def _owned_states(self) -> list[tuple[int, _PartitionState, int]]:
         """Every queue partition this worker owns now, its view advanced to the partition's clock."""
         owned = self._owned_queue_partitions()
         for partition in [p for p in self.partitions if p not in owned]:
             del self.partitions[partition]  # revoked: another worker serves these queues now
-        states: list[tuple[_PartitionState, int]] = []
+        states: list[tuple[int, _PartitionState, int]] = []
         for partition in sorted(owned):
             state = self._partition(partition)
             now_ms = self._clock_ms(state.store)
             if now_ms is not None:
                 state.store.view.advance_to(now_ms)
-                states.append((state, now_ms))
+                states.append((partition, state, now_ms))
         return states
 
     def current_views(self) -> Iterator[tuple[QueueView, int]]:
         """The views of the queue partitions this worker owns now, with their clocks (for /metrics)."""
-        for state, now_ms in self._owned_states():
+        for _, state, now_ms in self._owned_states():
             yield state.store.view, now_ms
 
     # -- stage 0: input ------------------------------------------------------------
@@ -234,18 +303,40 @@ class CcpulseApp:
         Input is taken in batches (``batch_max_events`` or what arrived within
         ``batch_max_wait_ms``); each batch leaves as one message per entity
         partition (:mod:`ccpulse.codec.batches`), in input order. Faust acks a
-        batch's input only after this body has sent it on.
+        batch's input only after this body has sent it on. A message is one
+        event, or a framed batch of events as ccpulse's own sources send them
+        with ``input_batch_events`` set.
         """
         async for events in _take(stream, self.settings):
-            self.metrics.events_consumed.inc(len(events))
             self.metrics.last_processed_time.set(time.time())
             outgoing: dict[int, list[bytes]] = {}
+            consumed = 0
             for event in events:
-                if not await self._rewound_past_a_skip(event.message):
-                    await self._route_input(event.message, event.value, outgoing)
+                message = event.message
+                if await self._rewound_past_a_skip(message):
+                    continue
+                for index, record in await self._input_records(message, event.value):
+                    consumed += 1
+                    await self._route_input(message, record, outgoing, index)
+                if consumed >= self.settings.batch_max_events:  # batched input: pass it on as it comes
+                    await self._send_batches(self.entity_topic, outgoing)
+                    self.metrics.events_consumed.inc(consumed)
+                    outgoing, consumed = {}, 0
+                    await asyncio.sleep(0)  # a list of batches can hold 100,000s of events: let scrapes in
+            self.metrics.events_consumed.inc(consumed)
             if self.input_stream_ms:
                 self.metrics.note_event_time(max(self.input_stream_ms.values()) / 1000)
             await self._send_batches(self.entity_topic, outgoing)
+
+    async def _input_records(self, message: Any, value: bytes | None) -> list[tuple[int | None, bytes | None]]:
+        """The events of an input message with their index in its batch (None: the message is one event)."""
+        if value is None or not is_batch(value):
+            return [(None, value)]
+        try:
+            return list(enumerate(split_batch(value)))
+        except CorruptBatch as error:
+            await self._dead_letter(message, value, InvalidEvent(RejectReason.NOT_JSON, f"corrupt batch: {error}"))
+            return []
 
     async def _send_batches(self, topic: Any, outgoing: dict[int, list[bytes]]) -> None:
         """Each partition's records as batch messages of at most BATCH_MAX_BYTES, in order."""
@@ -254,8 +345,10 @@ class CcpulseApp:
             for batch in encode_batches(records, BATCH_MAX_BYTES):
                 await self.output.send(name, BATCH_KEY, batch, partition=partition)
 
-    async def _route_input(self, message: Any, value: bytes | None, outgoing: dict[int, list[bytes]]) -> None:
-        """Check one input message; add it, canonically encoded, to its entity partition's batch."""
+    async def _route_input(
+        self, message: Any, value: bytes | None, outgoing: dict[int, list[bytes]], batch_index: int | None = None
+    ) -> None:
+        """Check one input event; add it, canonically encoded, to its entity partition's batch."""
         try:
             if value is None:
                 raise InvalidEvent(RejectReason.NOT_JSON, "empty message (tombstone)")
@@ -267,7 +360,7 @@ class CcpulseApp:
             if partition_ms is not None and decoded.ts_ms < partition_ms - self.settings.retention_hours * HOUR_MS:
                 raise InvalidEvent(RejectReason.LATE, "event time is older than the retention allows")
         except InvalidEvent as error:
-            await self._dead_letter(message, value, error)
+            await self._dead_letter(message, value, error, batch_index)
             return
         if partition_ms is None or decoded.ts_ms > partition_ms:
             self.input_stream_ms[message.partition] = decoded.ts_ms
@@ -275,10 +368,21 @@ class CcpulseApp:
             self.metrics.out_of_order.inc()
         key = entity_key(decoded)
         partitions = self.settings.topic_partitions
+        if isinstance(decoded, ContactEvent) and decoded.customer_id is not None:
+            decoded = replace(decoded, customer_id=self.hashed_customer_id(decoded.customer_id))
         encoded = encode_event(decoded)
         # A watermark (no entity) moves every entity partition's stream time.
         for partition in range(partitions) if key is None else (partition_for_key(key.encode(), partitions),):
             outgoing.setdefault(partition, []).append(encoded)
+
+    def hashed_customer_id(self, customer_id: str) -> str | None:
+        """What the internal topics carry instead of a customer id: its keyed hash, marked; None without a key.
+
+        Customer ids are PII: they never leave the input stage, so no internal
+        topic, changelog or log holds them.
+        """
+        key = hash_customer_id(self.customer_hash_key, customer_id)
+        return None if key is None else HASHED_CUSTOMER_PREFIX + key
 
     async def _rewound_past_a_skip(self, message: Any) -> bool:
         """True if the consumer skipped offsets before ``message``; it is then rewound to the first one.
@@ -308,7 +412,7 @@ class CcpulseApp:
                 rewind.seeks += 1
                 rewind.first_after = offset
                 rewind.sought_at_s = time.monotonic()
-                await self.app.consumer.seek(rewind.tp, rewind.missing)
+                await self._seek(rewind.tp, rewind.missing)
                 return True
             del self.rewinding[key]
             if offset > rewind.missing:
@@ -329,7 +433,7 @@ class CcpulseApp:
                 "%s[%d]: offsets %d..%d were never delivered; rewinding to %d",
                 message.topic, message.partition, expected, offset - 1, expected,
             )  # fmt: skip
-            await self.app.consumer.seek(message.tp, expected)
+            await self._seek(message.tp, expected)
             return True
         self.next_offsets[key] = offset + 1
         return False
@@ -339,7 +443,22 @@ class CcpulseApp:
             return
         rewind.sought_at_s = time.monotonic()
         logger.warning("%s[%d]: offset %d has not come back; seeking to it again", *key, rewind.missing)
-        await self.app.consumer.seek(rewind.tp, rewind.missing)
+        await self._seek(rewind.tp, rewind.missing)
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        """Move ``tp``'s fetch position to ``offset``, inside the consumer's own thread.
+
+        Faust runs the aiokafka consumer on an event loop of its own thread;
+        ``Consumer.seek`` calls into it from this one, and aiokafka's seek drops
+        buffered records and wakes the fetcher through futures of that other
+        loop. Done from here it races the fetcher and can leave a partition
+        never fetched again (a restarted worker stalled for good).
+        ``seek_wait`` runs the seek in the consumer's thread and waits for it.
+        """
+        try:
+            await self.app.consumer.seek_wait({tp: offset})
+        except Exception as error:  # e.g. revoked meanwhile: the new owner starts at the committed offset
+            logger.warning("%s[%d]: seek to %d failed: %r", tp.topic, tp.partition, offset, error)
 
     async def retry_stalled_rewinds(self) -> None:
         """Timer: a rewind whose redelivery was dropped at the end of a partition gets no later message to notice it."""
@@ -368,15 +487,23 @@ class CcpulseApp:
     async def forget_offsets(self, *_: Any, **__: Any) -> None:
         """After a rebalance, partitions resume at their committed offsets: nothing to compare with.
 
-        The decoded rows go too: a partition that comes back is read again from its restored table.
+        The decoded rows and the queue stores go too: a partition that comes
+        back is read again from its table, restored by then with whatever
+        another owner wrote meanwhile.
         """
+        self.recovered_generation = None
+        self.partitions.clear()
         self.entity_cache.clear()
         self.next_offsets.clear()
         self.rewinding.clear()
 
-    async def _dead_letter(self, message: Any, value: bytes | None, error: InvalidEvent) -> None:
+    async def _dead_letter(
+        self, message: Any, value: bytes | None, error: InvalidEvent, batch_index: int | None = None
+    ) -> None:
+        """The rejected bytes (the event's own, for one inside a batch) with the reason and origin in headers."""
         self.metrics.events_rejected.labels(reason=error.reason.value).inc()
-        logger.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error)
+        where = "" if batch_index is None else f" (event {batch_index} of its batch)"
+        logger.warning("dead-lettered %s[%s]@%s%s: %s", message.topic, message.partition, message.offset, where, error)
         headers = [
             ("ccpulse.reason", error.reason.value.encode()),
             ("ccpulse.detail", error.detail.encode()),
@@ -384,6 +511,18 @@ class CcpulseApp:
             ("ccpulse.source.partition", str(message.partition).encode()),
             ("ccpulse.source.offset", str(message.offset).encode()),
         ]
+        if batch_index is not None:
+            headers.append(("ccpulse.source.batch_index", str(batch_index).encode()))
+        if value is not None and self.settings.dead_letter_redact_payload:
+            headers.append(("ccpulse.redacted.bytes", str(len(value)).encode()))
+            headers.append(("ccpulse.redacted.sha256", hashlib.sha256(value).hexdigest().encode()))
+            value = b""
+        elif value is not None and len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
+            # Input up to the broker's message limit is legal; with the headers added it would not
+            # fit the dead-letter topic, and a failed send would stop the stage. The original stays
+            # on the input topic at the offset the headers name.
+            headers.append(("ccpulse.truncated_from_bytes", str(len(value)).encode()))
+            value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
         await self.dead_letter_topic.send(key=message.key, value=value, headers=headers)
 
     # -- stage 1: entities ---------------------------------------------------------
@@ -395,19 +534,32 @@ class CcpulseApp:
         sent them, one event keyed by its entity); the messages that arrived
         within ``batch_max_wait_ms`` are folded together. Each row touched is
         written once, and the changes leave as one message per queue partition.
+        Messages of batched input can carry far more than ``batch_max_events``
+        events; those are folded ``batch_max_events`` at a time, each part's
+        changes sent before the next is folded, so the queue stage works on
+        them meanwhile.
         """
+        chunk = self.settings.batch_max_events
         async for messages in _take(stream, self.settings):
             batches = await self._batches_by_partition(messages)
             outgoing: dict[int, list[bytes]] = {}
             latest: dict[int, int] = {}
+            folded = 0
             for partition, records in batches.items():
-                rows, changes, latest_ms = self._fold_entity_batch(partition, records)
-                for key, document in rows.items():
-                    await self.output.put_row(self.entities, partition, key, document)
-                for queue_partition, queue_records in changes.items():
-                    outgoing.setdefault(queue_partition, []).extend(queue_records)
-                if latest_ms is not None:
-                    latest[partition] = latest_ms
+                for start in range(0, len(records), chunk):
+                    if folded >= chunk:
+                        await self._send_batches(self.queue_topic, outgoing)
+                        outgoing, folded = {}, 0
+                        await asyncio.sleep(0)  # as in ingest: the loop serves scrapes and signals meanwhile
+                    part = records[start : start + chunk]
+                    rows, changes, latest_ms = self._fold_entity_batch(partition, part)
+                    folded += len(part)
+                    for key, document in rows.items():
+                        await self.output.put_row(self.entities, partition, key, document)
+                    for queue_partition, queue_records in changes.items():
+                        outgoing.setdefault(queue_partition, []).extend(queue_records)
+                    if latest_ms is not None:
+                        latest[partition] = max(latest_ms, latest.get(partition, latest_ms))
             await self._send_batches(self.queue_topic, outgoing)
             # After the changes are sent: a clock must never overtake the facts it covers.
             for partition, latest_ms in latest.items():
@@ -489,6 +641,8 @@ class CcpulseApp:
     async def send_clocks(self) -> None:
         """Tell every queue partition how far each entity partition's stream time has got."""
         # Taken, not cleared after: a clock that moves while this awaits its sends is sent next time.
+        if self.app.should_stop:
+            return
         sources, self.clocks_to_send = self.clocks_to_send, set()
         for source in sorted(sources):
             value = clock_to_json(source, self.entity_stream_ms[source])
@@ -510,6 +664,7 @@ class CcpulseApp:
                 state = self._partition(partition)
                 rows: dict[str, RowWrite] = {}
                 clock_rows: dict[str, dict[str, int]] = {}
+                facts: dict[bytes, Upsert | None] = {}
                 for raw in records:
                     record = decode_queue_record(raw)
                     if isinstance(record, SourceClock):
@@ -517,29 +672,27 @@ class CcpulseApp:
                         continue
                     writes = state.store.apply(record)
                     _stage_rows(rows, writes)
-                    await self._send_facts(record, writes)
+                    _stage_facts(facts, record, writes)
                 await self._persist(partition, rows)
                 for key, document in clock_rows.items():
                     await self.output.put_row(self.queue_rows, partition, key, document)
+                await self._send_facts(facts)
 
-    async def _send_facts(self, change: QueueChange, writes: list[RowWrite]) -> None:
-        """The facts topic's records for a change.
-
-        Every upsert and delete goes out even when the store already had it: a
-        redelivery after a crash may be the one whose output was lost.
-        """
+    async def _send_facts(self, facts: dict[bytes, Upsert | None]) -> None:
+        """The facts topic's records of a batch: each key's last value, a tombstone for None."""
         topic = self.facts_topic.get_topic_name()
-        if isinstance(change, Upsert):
-            value = fact_record(change.queue, change.key, change.entity, change.fact)
-            await self.output.send(topic, fact_record_key(change.queue, change.key), value)
-        elif isinstance(change, Delete):
-            await self.output.send(topic, fact_record_key(change.queue, change.key), None)
-        else:  # a sync: the stale facts it removed are withdrawn
-            if writes:
-                logger.info("sync of %s in %s withdrew %d stale facts", change.entity, change.queue, len(writes))
-            for write in writes:
-                await self.output.send(topic, fact_record_key(write.queue, write.key), None)
-        self.metrics.facts_emitted.labels(kind="delete" if isinstance(change, Delete) else "upsert").inc()
+        upserts = 0
+        for key, change in facts.items():
+            if change is None:
+                await self.output.send(topic, key, None)
+            else:
+                value = fact_record(change.queue, change.key, change.entity, change.fact)
+                await self.output.send(topic, key, value)
+                upserts += 1
+        if upserts:
+            self.metrics.facts_emitted.labels(kind="upsert").inc(upserts)
+        if len(facts) > upserts:
+            self.metrics.facts_emitted.labels(kind="delete").inc(len(facts) - upserts)
 
     def _observe_clock(
         self,
@@ -584,11 +737,25 @@ class CcpulseApp:
         """KPI rows due in every owned partition: open windows if changed, closed ones final, corrections."""
         if not self.is_ready():
             return
-        for state, now_ms in self._owned_states():
+        topic = self.kpi_topic.get_topic_name()
+        for partition, state, now_ms in self._owned_states():
             state.store.view.reap(now_ms)
-            for key, value in state.publisher.due_rows(state.store.view, now_ms):
-                await self.output.send(self.kpi_topic.get_topic_name(), key, value)
-                self.metrics.kpi_rows_published.inc()
+            slice_started = time.monotonic()
+            for rows in state.publisher.rows_by_queue(state.store.view, now_ms):
+                for key, value in rows:
+                    if self.app.should_stop:
+                        # Faust stops the producer before it cancels its timers; a row sent after
+                        # that would crash the shutdown. The next start publishes every row again.
+                        return
+                    await self.output.send(topic, key, value)
+                    self.metrics.kpi_rows_published.inc()
+                if time.monotonic() - slice_started >= PUBLISH_SLICE_S:
+                    # Thousands of queues take seconds to publish: events, scrapes and
+                    # signals get their turn between queues.
+                    await asyncio.sleep(0)
+                    if self.partitions.get(partition) is not state or not self.is_ready():
+                        break  # revoked meanwhile: its rows are another worker's to publish
+                    slice_started = time.monotonic()
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> CcpulseApp:
@@ -598,6 +765,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app = CcpulseFaustApp(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=KafkaSecurity(settings).faust_credentials(),
         store="memory://",
         datadir=str(settings.data_dir),
         # Faust's own web server exposes table contents; ccpulse serves /metrics itself.
@@ -642,12 +810,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         dead_letter_topic=app.topic(settings.dead_letter_topic),
         kpi_topic=app.topic(settings.kpi_topic),
         # Table values are JSON (Faust's table default), readable with any Kafka tool.
-        entities=app.Table("entities", partitions=partitions),
-        queue_rows=app.Table("queue-facts", partitions=partitions),
+        entities=app.Table("entities", partitions=partitions, extra_topic_configs=compacted_config()),
+        queue_rows=app.Table("queue-facts", partitions=partitions, extra_topic_configs=compacted_config()),
         view_config=view_config,
         rules=EntityRules(
             ContactRules(acw_timeout_ms=lambda queue: view_config.queues.for_queue(queue).acw_timeout_ms),
-            customer_key=lambda customer_id: hash_customer_id(hash_key, customer_id),
+            customer_key=lambda customer_id: customer_key_of(hash_key, customer_id),
         ),
     )
     limits = MetricsLimits(settings.metrics_max_queues, settings.metrics_per_agent, settings.metrics_max_agents)
@@ -657,6 +825,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.agent(entity_topic, name="entities")(pipeline.fold_entities)
     app.agent(queue_topic, name="queues")(pipeline.fold_queues)
     app.on_partitions_revoked.connect(pipeline.forget_offsets)
+    app.on_rebalance_complete.connect(pipeline.on_tables_recovered)
     app.timer(CLOCK_BROADCAST_INTERVAL_S)(pipeline.send_clocks)
     app.timer(RESEEK_AFTER_S)(pipeline.retry_stalled_rewinds)
     app.timer(settings.kpi_publish_interval_s)(pipeline.publish_kpis)

@@ -40,6 +40,41 @@ class CcpulseWorker(faust.Worker):
         self.spinner = None
 
 
+class ChangelogUnreadable(RuntimeError):
+    """A table changelog holds a record the worker cannot read back."""
+
+
+class UnreadableChangelogGuard(logging.Handler):
+    """Stops the worker, loudly, when Faust cannot read a changelog record during table recovery.
+
+    Faust only logs a warning ("Error in recovery ...") and then waits for
+    that offset for ever: the worker would stay unready without saying why,
+    or, were the record skipped, serve state with a row missing. Neither may
+    pass silently, so the worker logs an error naming the cause and exits;
+    the record has to be removed or repaired (or the topic rebuilt by a replay).
+    """
+
+    def __init__(self, app: faust.App, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(level=logging.WARNING)
+        self._app = app
+        self._loop = loop
+        self.tripped = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if self.tripped or not message.startswith("Error in recovery"):
+            return
+        self.tripped = True
+        cause = message.removeprefix("Error in recovery ")
+        error = ChangelogUnreadable(
+            f"a table changelog record could not be read while restoring state ({cause}); "
+            "refusing to serve state without it: remove or repair that record, or rebuild the tables by a replay "
+            "into a new app_id"
+        )
+        logger.error("%s", error)
+        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._app.crash(error)))
+
+
 def run_worker(settings: Settings) -> None:
     """Check topics, then hand the loop to Faust's worker (which exits the process)."""
     # `_created` samples double the series count and no dashboard reads them.
@@ -57,7 +92,9 @@ def run_worker(settings: Settings) -> None:
     )
     # A bad certificate fails here, before Faust starts, with the settings named.
     security.ssl_context()
-    endpoint = MetricsEndpoint(pipeline.registry, settings.metrics_host, settings.metrics_port, loop, security)
+    endpoint = MetricsEndpoint(
+        pipeline.registry, settings.metrics_host, settings.metrics_port, loop, security, pipeline.is_ready
+    )
     worker = CcpulseWorker(
         pipeline.app,
         endpoint,
@@ -66,5 +103,6 @@ def run_worker(settings: Settings) -> None:
         # The banner lists tables and the broker URL; logs are for operators, not a splash screen.
         quiet=True,
     )
+    logging.getLogger("faust.tables.recovery").addHandler(UnreadableChangelogGuard(pipeline.app, loop))
     tune_gc_for_streaming()
     worker.execute_from_commandline()

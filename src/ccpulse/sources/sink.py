@@ -6,7 +6,9 @@ event is validated with the worker's own decoder before it leaves, so a
 mapping mistake is reported here, with the source's position, rather than
 turning up later in the dead-letter topic. Invalid events are counted and
 never produced. Kafka records are keyed by entity (contact, agent, ticket), so
-one entity's events keep their order on one partition.
+one entity's events keep their order on one partition; with
+``input_batch_events`` set, each partition's events travel together in framed
+batches (:class:`PartitionBatches`), in the same order on the same partition.
 
 Progress goes to stderr: a one-line bar that redraws on a terminal, a line
 every few seconds otherwise.
@@ -15,6 +17,7 @@ every few seconds otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections import Counter
@@ -24,10 +27,16 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ccpulse.codec import json
+from ccpulse.codec.batches import encode_batches, partition_for_key
 from ccpulse.codec.events import InvalidEvent, decode_event
 from ccpulse.config import Settings
 from ccpulse.domain.entities import entity_key
 
+#: With input_batch_events set: the longest an event waits in a batch that is not full.
+BATCH_LINGER_S = 0.05
+#: Batches on the input topic stay well under the broker's default 1 MB message limit.
+INPUT_BATCH_MAX_BYTES = 512 * 1024
+BATCH_KEY = b"~batch"  # a batch goes to an explicit partition; the key only names it
 PROGRESS_EVERY_S = 5.0
 BAR_EVERY_S = 0.25
 BAR_WIDTH = 30
@@ -170,32 +179,120 @@ class FileSink(_ValidatingSink):
         await super().close()
 
 
+class PartitionBatches:
+    """Events waiting to leave as framed batches (:mod:`ccpulse.codec.batches`), one list per partition.
+
+    An entity's events go to the partition a keyed send would give them, in
+    order, so batching keeps every order the worker relies on.
+    """
+
+    def __init__(self, partitions: int, max_events: int) -> None:
+        self.partitions = partitions
+        self.max_events = max_events
+        self._waiting: dict[int, list[bytes]] = {}
+
+    def add(self, key: bytes, value: bytes) -> tuple[int, list[bytes]] | None:
+        """Queue one event; its partition's events once there are ``max_events`` of them."""
+        partition = partition_for_key(key, self.partitions)
+        waiting = self._waiting.setdefault(partition, [])
+        waiting.append(value)
+        if len(waiting) < self.max_events:
+            return None
+        del self._waiting[partition]
+        return partition, waiting
+
+    def take_all(self) -> list[tuple[int, list[bytes]]]:
+        """Every partition's waiting events (for a flush), emptying the queue."""
+        taken, self._waiting = sorted(self._waiting.items()), {}
+        return taken
+
+    def route(self, key: bytes | None, value: bytes) -> list[tuple[int | None, bytes]]:
+        """The messages to send, (partition, value), now that one more event came.
+
+        An event without an entity (a watermark) first flushes every batch and
+        then travels alone (partition None), so it never overtakes the events before it.
+        """
+        if key is None:
+            return [*self.flush(), (None, value)]
+        full = self.add(key, value)
+        return [] if full is None else _framed(*full)
+
+    def flush(self) -> list[tuple[int | None, bytes]]:
+        """Every waiting event, as framed batches per partition."""
+        return [message for partition, values in self.take_all() for message in _framed(partition, values)]
+
+
+def _framed(partition: int, values: list[bytes]) -> list[tuple[int | None, bytes]]:
+    return [(partition, batch) for batch in encode_batches(values, INPUT_BATCH_MAX_BYTES)]
+
+
 class KafkaSink(_ValidatingSink):
-    """The input topic, through an idempotent producer; topics are created first if missing."""
+    """The input topic, through an idempotent producer; topics are created first if missing.
+
+    With ``input_batch_events`` set, events travel in framed batches per
+    partition (:meth:`PartitionBatches.route`), sent when full and at least
+    every ``BATCH_LINGER_S``.
+    """
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(f"topic {settings.input_topic}")
         self._settings = settings
         self._producer: Any = None
+        self._batches: PartitionBatches | None = None
+        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> KafkaSink:
         from aiokafka import AIOKafkaProducer  # noqa: PLC0415 - files and dry runs need no Kafka client
 
+        from ccpulse.runtime.kafka_security import KafkaSecurity  # noqa: PLC0415
         from ccpulse.runtime.topics import ensure_topics  # noqa: PLC0415
 
         await ensure_topics(self._settings)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            enable_idempotence=True,
+            linger_ms=5,
+            **KafkaSecurity(self._settings).client_options(),
         )
         await self._producer.start()
+        if self._settings.input_batch_events > 0:
+            partitions = len(await self._producer.partitions_for(self._settings.input_topic))
+            self._batches = PartitionBatches(partitions, self._settings.input_batch_events)
+            self._flusher = asyncio.create_task(self._flush_now_and_then())
         return self
 
     async def _deliver(self, key: bytes | None, value: bytes) -> None:
-        await self._producer.send(self._settings.input_topic, key=key, value=value)
+        if self._batches is None:
+            await self._producer.send(self._settings.input_topic, key=key, value=value)
+            return
+        async with self._lock:
+            await self._send(self._batches.route(key, value))
+
+    async def _send(self, messages: list[tuple[int | None, bytes]]) -> None:
+        for partition, value in messages:
+            key = None if partition is None else BATCH_KEY
+            await self._producer.send(self._settings.input_topic, key=key, value=value, partition=partition)
+
+    async def _flush(self) -> None:
+        assert self._batches is not None
+        await self._send(self._batches.flush())
+
+    async def _flush_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(BATCH_LINGER_S)
+            async with self._lock:
+                await self._flush()
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         if self._producer is not None:
             try:
+                if self._batches is not None:
+                    await self._flush()
                 await self._producer.flush()
             finally:
                 await self._producer.stop()

@@ -3,7 +3,12 @@
 Serving from the loop (not prometheus_client's thread server) means collectors
 read tables between event-processing steps, never while a step mutates them.
 Optional HTTPS (a PEM certificate and key) and HTTP basic auth protect it;
-``/healthz`` stays open so probes need no credentials.
+the probes stay open so they need no credentials, and they tell nothing:
+
+- ``/healthz``: 200 while the process serves HTTP at all (a liveness probe);
+- ``/readyz``: 200 once the partitions of the current assignment are assigned
+  and their tables restored, 503 before and during each rebalance (a
+  readiness probe: the worker's KPIs are whole only when it says ready).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import binascii
 import hmac
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -65,7 +71,7 @@ class EndpointSecurity:
 
 
 class MetricsEndpoint(Service):
-    """Serves ``GET /metrics`` (Prometheus text format) and ``GET /healthz``."""
+    """Serves ``GET /metrics`` (Prometheus text format), ``GET /healthz`` and ``GET /readyz``."""
 
     def __init__(
         self,
@@ -74,9 +80,11 @@ class MetricsEndpoint(Service):
         port: int,
         loop: asyncio.AbstractEventLoop | None = None,
         security: EndpointSecurity | None = None,
+        is_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__(loop=loop)
         self._registry = registry
+        self._is_ready = is_ready
         self._host = host
         self._port = port
         self._security = security or EndpointSecurity()
@@ -94,10 +102,16 @@ class MetricsEndpoint(Service):
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self._is_ready():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready: partitions being assigned or tables being restored\n")
+
     async def on_start(self) -> None:
         application = web.Application()
         application.router.add_get("/metrics", self._metrics)
         application.router.add_get("/healthz", self._healthz)
+        application.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
         ssl_context = self._security.ssl_context()

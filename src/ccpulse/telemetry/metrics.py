@@ -118,8 +118,7 @@ class QueueFigures:
     @classmethod
     def of(cls, view: QueueView, queue: str, now_ms: int, *, per_agent: bool) -> QueueFigures:
         figures = cls(view.queue_config(queue))
-        channels = {ALL_CHANNELS, *(channel for name, channel in view.queues() if name == queue)}
-        for channel in sorted(channels):
+        for channel in [ALL_CHANNELS, *view.channels_of(queue)]:
             for window in view.windows(queue, now_ms):
                 figures.windows[channel, window.name] = (view.aggregate(queue, channel, window), window.duration_ms)
             if channel != ALL_CHANNELS:
@@ -131,22 +130,38 @@ class QueueFigures:
             figures.agent_states = view.agent_states(queue)
         return figures
 
-    def fold_in(self, other: QueueFigures) -> None:
-        """Add another queue's figures (for ``other``); windows of another shape are left out."""
-        for key, (aggregate, duration_ms) in other.windows.items():
-            mine = self.windows.get(key)
-            if mine is None:
-                self.windows[key] = (aggregate.copy(), duration_ms)
-            elif mine[0].sl_thresholds_ms == aggregate.sl_thresholds_ms and (
-                mine[0].wait_bounds_ms == aggregate.wait_bounds_ms
-            ):
-                mine[0].merge_in(aggregate)
-        for channel, waits in other.waiting.items():
-            self.waiting.setdefault(channel, []).extend(waits)
-        for state, count in other.agents.items():
-            self.agents[state] += count
-        self.open_tickets += other.open_tickets
-        self.staffing = None  # Erlang needs one queue's traffic; a mixture has no staffing advice
+    @classmethod
+    def folded(cls, sources: list[tuple[str, QueueView, int]]) -> QueueFigures:
+        """The figures of all ``sources`` (queue, its view, the view's clock) together: the ``other`` series.
+
+        Windows are merged per shape: the first queue's aggregate shape (SL
+        thresholds, wait bounds) decides each window's; queues of another
+        shape add their waits, agents and tickets but not their windows. A
+        mixture of queues has no Erlang staffing advice.
+        """
+        first_queue, first_view, _ = sources[0]
+        figures = cls(first_view.queue_config(first_queue))
+        groups: dict[tuple[int, int, object], tuple[QueueView, int, list[str]]] = {}
+        for queue, view, now_ms in sources:
+            config = view.queue_config(queue)
+            shape = (config.reset, config.sl_thresholds_s, config.wait_bounds_s)
+            groups.setdefault((id(view), now_ms, shape), (view, now_ms, []))[2].append(queue)
+            for channel in view.channels_of(queue):
+                figures.waiting.setdefault(channel, []).extend(view.waits(queue, channel, now_ms))
+            for state, count in view.agents_by_state(queue).items():
+                figures.agents[state] += count
+            figures.open_tickets += view.open_tickets(queue)
+        for view, now_ms, queues in groups.values():
+            for key, (aggregate, duration_ms) in view.merged_windows(queues, now_ms).items():
+                mine = figures.windows.get(key)
+                if mine is None:
+                    figures.windows[key] = (aggregate, duration_ms)
+                elif (mine[0].sl_thresholds_ms, mine[0].wait_bounds_ms) == (
+                    aggregate.sl_thresholds_ms,
+                    aggregate.wait_bounds_ms,
+                ):
+                    mine[0].merge_in(aggregate)
+        return figures
 
 
 class KpiCollector(Collector):
@@ -196,16 +211,7 @@ class KpiCollector(Collector):
         ]
         folded = sources[limit:]
         if folded:
-            other: QueueFigures | None = None
-            for queue, view, now_ms in folded:
-                figures = QueueFigures.of(view, queue, now_ms, per_agent=False)
-                if other is None:
-                    other = figures
-                    other.staffing = None
-                else:
-                    other.fold_in(figures)
-            assert other is not None
-            kept.append((OTHER_QUEUE, other))
+            kept.append((OTHER_QUEUE, QueueFigures.folded(folded)))
         return kept, len(folded)
 
 
