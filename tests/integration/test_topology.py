@@ -154,12 +154,15 @@ def served_queues(samples: Samples | None) -> set[str]:
 
 
 def wait_for_one_owner_per_queue(
-    first: WorkerProcess, second: WorkerProcess, queues: set[str], timeout_s: float = 90.0
+    first: WorkerProcess, second: WorkerProcess, queues: set[str], timeout_s: float = 150.0
 ) -> tuple[set[str], set[str]]:
     """Poll both workers until every queue is served by one of them; no queue is ever served by both.
 
     The first worker is scraped before and after the second: a queue in all
-    three scrapes was served by both at once.
+    three scrapes was served by both at once. The wait is longer than Faust's
+    ``broker_request_timeout`` (90 s), the bound on each step of its table
+    recovery: a CI run once saw the first worker stay unready for all of 90 s
+    after the second joined, its recovery of the new assignment unfinished.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ from ccpulse.codec import json
 from ccpulse.codec.events import decode_event
 from ccpulse.domain.engine import Engine, EngineConfig
 from ccpulse.domain.events import AgentState, CanonicalEvent, Channel
-from ccpulse.domain.facts import AgentPresenceFact, QueueArrivalFact, QueueOutcome, QueueOutcomeFact
+from ccpulse.domain.facts import AgentPresenceFact, HandlingFact, QueueArrivalFact, QueueOutcome, QueueOutcomeFact
 from ccpulse.domain.queue_view import QueueView, ViewConfig
 from ccpulse.domain.windows import HOUR_MS, MINUTE_MS
 from ccpulse.runtime.kpi_publisher import KpiPublisher
@@ -355,3 +355,29 @@ def test_a_queue_whose_last_waiting_contact_is_dropped_republishes_its_rows_with
     view.reap(later)
     rows = decoded(publisher.due_rows(view, later))
     assert rows[b"sales|voice|rolling_5m|latest"]["now"]["waiting"] == 0
+
+
+def test_the_all_rows_carry_the_erlang_staffing_advice_once_a_contact_was_handled() -> None:
+    view, publisher, rows = started()
+    assert all("staffing" not in doc["now"] for doc in decoded(rows).values())  # no AHT to plan with yet
+    # The call of started(): answered T0+2min10s, ended T0+4min, wrapped up T0+4min30s: handled in 260 s.
+    view.apply(
+        [
+            HandlingFact(
+                "a", "sales", Channel.VOICE, "agent-1", T0 + 130 * S, T0 + 4 * M, T0 + 270 * S, 0, 0, False, False
+            ),
+            AgentPresenceFact("agent-1", AgentState.AVAILABLE, T0, ("sales",)),
+        ]
+    )
+    documents = decoded(publisher.due_rows(view, T0 + 5 * M))
+    # 1 arrival in the 30-minute staffing window, 260 s AHT: A = 260/1800 = 0.144 Erlang. With one agent
+    # P(wait) = A and SL(20 s) = 1 - 0.144 * exp(-(1 - 0.144) * 20/260) = 0.865 >= 0.80: one agent is enough.
+    expected = {
+        "staffed_agents": 1,
+        "required_agents_erlang_c": 1,
+        "required_agents_erlang_a": 1,
+        "gap_erlang_c": 0,
+        "gap_erlang_a": 0,
+    }
+    for key, doc in documents.items():
+        assert doc["now"].get("staffing") == (expected if b"|all|" in key else None), key

@@ -23,6 +23,7 @@ from typing import Any
 from ccpulse.codec import json
 from ccpulse.codec.stage_records import fact_to_dict
 from ccpulse.domain.aggregates import QueueAggregate
+from ccpulse.domain.erlang import StaffingAdvice
 from ccpulse.domain.events import AgentState
 from ccpulse.domain.kpis import KpiSnapshot, ServiceLevelValue
 from ccpulse.domain.queue_view import LiveQueue, ViewFact
@@ -78,6 +79,7 @@ def kpi_row(
     live: LiveQueue | None = None,
     agents: dict[AgentState, int] | None = None,
     open_tickets: int | None = None,
+    staffing: StaffingAdvice | None = None,
     totals: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One KPI row as a JSON-able document. ``live`` parts only for windows that are still open."""
@@ -109,6 +111,14 @@ def kpi_row(
             now["agents"] = {state.value: count for state, count in agents.items()}
         if open_tickets is not None:
             now["open_tickets"] = open_tickets
+        if staffing is not None:
+            now["staffing"] = {
+                "staffed_agents": staffing.staffed_agents,
+                "required_agents_erlang_c": staffing.required_erlang_c,
+                "required_agents_erlang_a": staffing.required_erlang_a,
+                "gap_erlang_c": staffing.gap_erlang_c,
+                "gap_erlang_a": staffing.gap_erlang_a,
+            }
         document["now"] = now
     return document
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from ccpulse.codec import json
 from ccpulse.codec.outputs import kpi_row, kpi_row_key, totals_of
 from ccpulse.domain.aggregates import QueueAggregate
+from ccpulse.domain.erlang import StaffingAdvice
 from ccpulse.domain.events import AgentState
 from ccpulse.domain.kpis import snapshot
 from ccpulse.domain.queue_view import ALL_CHANNELS, LiveQueue, QueueView
@@ -164,6 +165,7 @@ class _Now:
     live: LiveQueue
     agents: dict[AgentState, int] | None
     open_tickets: int | None
+    staffing: StaffingAdvice | None
 
 
 @dataclass
@@ -316,6 +318,7 @@ class KpiPublisher:
             live=None if now is None else now.live,
             agents=None if now is None else now.agents,
             open_tickets=None if now is None else now.open_tickets,
+            staffing=None if now is None else now.staffing,
         )
         key = kpi_row_key(queue, channel, window)
         as_of = document.pop("as_of")
@@ -338,6 +341,7 @@ def _now(view: QueueView, queue: str, channel: str, now_ms: int) -> _Now:
         view.live(queue, channel, now_ms),
         view.agents_by_state(queue) if everything else None,
         view.open_tickets(queue) if everything else None,
+        view.staffing(queue, now_ms) if everything else None,
     )
 
 
