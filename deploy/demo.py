@@ -1,8 +1,8 @@
-"""`make demo`: a local Kafka broker, one ccpulse worker and the simulator, wired together.
+"""`make demo`: a local Kafka broker, one ccpulse worker, the simulator and the wallboard, wired together.
 
 Starts each process, prints where to look, then every few seconds a small
 table of today's KPIs per queue and channel read from the worker's /metrics. Ctrl-C (or
-``--duration``) stops the simulator, the worker and the broker, in that order,
+``--duration``) stops the wallboard, the simulator, the worker and the broker, in that order,
 each by its PID. Everything lives under .cache/demo (``--state-dir``) and starts fresh each run.
 """
 
@@ -138,6 +138,7 @@ def main() -> int:
     parser.add_argument("--staffing", type=float, default=0.9, help="simulated staffing against the plan")
     parser.add_argument("--speed", type=float, default=1.0, help="simulation time acceleration")
     parser.add_argument("--metrics-port", type=int, default=9464, help="worker /metrics port (0: any free port)")
+    parser.add_argument("--wallboard-port", type=int, default=8090, help="wallboard page port (0: any free port)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between printed tables")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="broker data, worker state, logs")
     parser.add_argument(
@@ -162,6 +163,7 @@ def main() -> int:
     broker = kafkactl.LocalKafka(run_dir=state_dir / "kafka", port=0)
     worker: subprocess.Popen[bytes] | None = None
     simulator: subprocess.Popen[bytes] | None = None
+    wallboard: subprocess.Popen[bytes] | None = None
     prometheus: promctl.LocalPrometheus | None = None
     # SIGTERM (e.g. from a supervisor) gets the same clean shutdown as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -199,12 +201,24 @@ def main() -> int:
         print(f"demo: worker pid {worker.pid} (log {state_dir / 'worker.log'}), simulator pid {simulator.pid}")
         print(f"demo: metrics at {url}")
         print(f"demo: try   curl -s {url} | grep -E '^ccpulse_(contacts_offered|waiting_contacts)'")
+        wallboard_port = args.wallboard_port
+        if wallboard_port == 0 or kafkactl.port_accepts(wallboard_port):
+            wallboard_port = kafkactl.free_port()
+        wallboard = subprocess.Popen(
+            [str(CCPULSE), "wallboard", "--port", str(wallboard_port), "--title", "ccpulse demo wallboard"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(state_dir / "wallboard.log").open("wb"),
+            start_new_session=True,
+        )
+        print(f"demo: wallboard at http://127.0.0.1:{wallboard_port}/ (pid {wallboard.pid}; one team's TV: "
+              f"http://127.0.0.1:{wallboard_port}/?queues=sales,support)")  # fmt: skip
         prometheus = _start_prometheus(args, state_dir, metrics_port)
         print("demo: Ctrl-C stops everything")
         next_table = time.monotonic() + args.every
         while not args.duration or time.monotonic() - started < args.duration:
             time.sleep(0.5)
-            for process, name in ((worker, "worker"), (simulator, "simulator")):
+            for process, name in ((worker, "worker"), (simulator, "simulator"), (wallboard, "wallboard")):
                 if process.poll() is not None:
                     print(f"demo: the {name} exited with code {process.returncode}; see {state_dir}", file=sys.stderr)
                     return 1
@@ -222,6 +236,7 @@ def main() -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _stop(wallboard, "wallboard")
         _stop(simulator, "simulator")
         _stop(worker, "worker")
         if prometheus is not None and prometheus.process is not None:

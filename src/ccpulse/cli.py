@@ -14,6 +14,7 @@ Examples::
     ccpulse settings                            # print the effective settings
     ccpulse bench                               # engine events/s, memory per open contact, profile
     ccpulse capacity --agents 500,5000          # workers, partitions, memory from make bench's report
+    ccpulse wallboard --port 8090               # the live wallboard page, fed by the KPI topic
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--kafka-version", default="unknown", help="the broker's version, for the report")
     bench.add_argument("--report", type=Path, default=Path("build/bench.json"), help="combined JSON report (--kafka)")
     _add_capacity_parser(commands, config_help)
+    _add_wallboard_parser(commands, config_help)
     return parser
 
 
@@ -116,6 +118,40 @@ def _add_capacity_parser(commands: Any, config_help: str) -> None:
         "--utilization", type=float, default=0.5, help="share of a worker's measured events/s to plan for"
     )
     capacity.add_argument("--worker-memory-gib", type=float, default=4.0, help="memory limit per worker, GiB")
+
+
+def _add_wallboard_parser(commands: Any, config_help: str) -> None:
+    wallboard = commands.add_parser(
+        "wallboard",
+        help="serve the live wallboard page (per-queue tiles) from the KPI topic",
+        description="Read the KPI topic (kpi_topic, with the kafka_* settings) and serve a TV-mode page "
+        "of per-queue tiles: waiting now, oldest wait, service level, ASA, abandonment, AHT, agents by "
+        "state and the Erlang staffing gap, for the current interval and today, updated live over "
+        "Server-Sent Events. A team's TV opens the page with ?queues=QUEUE1,QUEUE2; ?threshold=30 and "
+        "?formula=answered pick the service level shown. Colours follow each queue's SL target "
+        "(queues_file) and the limits below, which default to the shipped alerts' thresholds.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    wallboard.add_argument("--config", type=Path, help=config_help)
+    wallboard.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    wallboard.add_argument("--port", type=int, default=8090, help="port to listen on (0 picks a free one)")
+    wallboard.add_argument(
+        "--channel", default="all", help="the channel whose rows the tiles show (all: every channel)"
+    )
+    wallboard.add_argument("--title", default="ccpulse wallboard", help="the page's heading")
+    wallboard.add_argument("--lookback-h", type=float, default=26.0, help="how far back to read the KPI topic at start")
+    wallboard.add_argument(
+        "--stale-after-s", type=float, default=120.0, help="a tile with no new row for this long shows 'data stale'"
+    )
+    wallboard.add_argument(
+        "--sl-amber-margin", type=float, default=0.10, help="SL up to this far below the queue's target is amber"
+    )
+    wallboard.add_argument("--abandon-amber", type=float, default=0.05, help="abandonment ratio that turns amber")
+    wallboard.add_argument("--abandon-red", type=float, default=0.10, help="abandonment ratio that turns red")
+    wallboard.add_argument("--oldest-wait-red-s", type=float, default=180.0, help="oldest wait that turns red, s")
+    wallboard.add_argument(
+        "--staffing-gap-red", type=int, default=2, help="agents short (Erlang C) that turn red; 1 short is amber"
+    )
 
 
 def _add_source_parsers(commands: Any, config_help: str) -> None:
@@ -417,6 +453,40 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _wallboard(settings: Settings, args: argparse.Namespace) -> int:
+    from ccpulse.wallboard.board import BoardError, ColourRules  # noqa: PLC0415 - keep `--help` fast
+    from ccpulse.wallboard.server import WallboardOptions, configure_logging, serve  # noqa: PLC0415
+
+    configure_logging()
+    try:
+        rules = ColourRules(
+            sl_amber_margin=args.sl_amber_margin,
+            abandon_amber_ratio=args.abandon_amber,
+            abandon_red_ratio=args.abandon_red,
+            oldest_wait_red_s=args.oldest_wait_red_s,
+            staffing_gap_red_agents=args.staffing_gap_red,
+        )
+        options = WallboardOptions(
+            host=args.host,
+            port=args.port,
+            channel=args.channel,
+            lookback_h=args.lookback_h,
+            stale_after_s=args.stale_after_s,
+            title=args.title,
+        )
+        asyncio.run(serve(settings, options, rules, _announce_wallboard))
+    except BoardError as exc:
+        print(f"ccpulse wallboard: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _announce_wallboard(url: str) -> None:
+    print(f"wallboard at {url}  (a team's TV: {url}?queues=QUEUE1,QUEUE2)", flush=True)
+
+
 def _capacity(settings: Settings, args: argparse.Namespace) -> int:
     from ccpulse.bench import capacity  # noqa: PLC0415
     from ccpulse.codec import json  # noqa: PLC0415
@@ -454,6 +524,7 @@ COMMANDS = {
     "import-asterisk": _import_asterisk,
     "bench": _bench,
     "capacity": _capacity,
+    "wallboard": _wallboard,
 }
 
 

@@ -21,13 +21,15 @@ def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Pa
         [
             sys.executable, str(REPO_ROOT / "deploy" / "demo.py"),
             "--duration", "35", "--every", "4", "--rate", "10", "--speed", "4",
-            "--metrics-port", "0", "--prometheus-port", "0", "--state-dir", str(tmp_path / "demo"),
+            "--metrics-port", "0", "--prometheus-port", "0", "--wallboard-port", "0",
+            "--state-dir", str(tmp_path / "demo"),
         ],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert re.search(r"metrics at http://127\.0\.0\.1:\d+/metrics", output)
+    assert re.search(r"wallboard at http://127\.0\.0\.1:\d+/ ", output), output
 
     # Each table row: "  queue/channel  offered answered abandoned SL ASA waiting"; sum offered per table.
     totals = [
@@ -41,5 +43,6 @@ def test_demo_shows_rising_counters_and_stops_everything_it_started(tmp_path: Pa
     if with_prometheus:
         assert re.search(r"Prometheus at http://127\.0\.0\.1:\d+ ", output), output
     pids = [int(pid) for pid in re.findall(r"stopped \w+(?: \w+)? \(pid (\d+)\)", output)]
-    assert len(pids) == (4 if with_prometheus else 3), output  # simulator, worker, Prometheus, Kafka
+    # wallboard, simulator, worker, Prometheus, Kafka
+    assert len(pids) == (5 if with_prometheus else 4), output
     assert not any(pid_alive(pid) for pid in pids)
