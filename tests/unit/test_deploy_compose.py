@@ -127,10 +127,12 @@ def test_every_mounted_and_built_path_exists(compose: dict[str, Any]) -> None:
     assert seen >= 5
 
 
-def test_worker_and_simulator_use_the_same_image_built_from_the_dockerfile(compose: dict[str, Any]) -> None:
-    worker, simulator = compose["services"]["worker"], compose["services"]["simulator"]
-    assert worker["image"] == simulator["image"]
-    assert worker["build"] == simulator["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+def test_worker_simulator_and_wallboard_use_the_same_image_built_from_the_dockerfile(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    images = {services[name]["image"] for name in ("worker", "simulator", "wallboard")}
+    builds = [services[name]["build"] for name in ("worker", "simulator", "wallboard")]
+    assert len(images) == 1
+    assert builds == [{"context": "..", "dockerfile": "deploy/Dockerfile"}] * 3
 
 
 def test_prometheus_loads_the_shipped_rules_and_scrapes_the_worker(compose: dict[str, Any]) -> None:
@@ -247,7 +249,7 @@ def test_worker_health_is_readiness_and_its_stop_grace_exceeds_the_shutdown(comp
 
 
 def test_ccpulse_services_have_real_settings(compose: dict[str, Any], tmp_path: Path) -> None:
-    for name in ("worker", "simulator"):
+    for name in ("worker", "simulator", "wallboard"):
         env = {key: interpolate(str(value)) for key, value in compose["services"][name]["environment"].items()}
         for key in env:
             assert key.startswith("CCPULSE_")
@@ -267,3 +269,11 @@ def test_ccpulse_commands_parse(compose: dict[str, Any]) -> None:
     assert simulator.output is None, "the simulator must send to Kafka"
     assert simulator.contacts == 0, "runs until stopped"
     assert not simulator.dry_run
+    wallboard = parser.parse_args(compose["services"]["wallboard"]["command"])
+    assert wallboard.command == "wallboard"
+    # Listening on every interface inside the container, published on the host's loopback only.
+    assert wallboard.host == "0.0.0.0"
+    assert compose["services"]["wallboard"]["ports"] == [f"127.0.0.1:{wallboard.port}:{wallboard.port}"]
+    assert f"http://127.0.0.1:{wallboard.port}/healthz" in " ".join(
+        compose["services"]["wallboard"]["healthcheck"]["test"]
+    )
