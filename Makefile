@@ -26,8 +26,8 @@ setup: $(STAMP) ## create .venv, install ccpulse and dev tools, fetch the Kafka 
 	@echo "setup done: $(VENV) ready, Kafka jars cached in .cache/kafka"
 
 lint: $(STAMP) ## ruff, mypy --strict on src/, and the pure-core import check
-	$(VENV)/bin/ruff check src tests deploy tools
-	$(VENV)/bin/ruff format --check src tests deploy tools
+	$(VENV)/bin/ruff check src tests deploy tools examples
+	$(VENV)/bin/ruff format --check src tests deploy tools examples
 	$(VENV)/bin/mypy
 	$(PY) tools/check_pure_core.py
 

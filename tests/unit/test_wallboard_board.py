@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from ccpulse.client import KpiRow
 from ccpulse.wallboard.board import (
     AMBER,
     GREEN,
@@ -38,14 +40,18 @@ def row(
     sl20: float | None = 0.8,
     now: dict[str, Any] | None = None,
     final: bool = False,
-) -> dict[str, Any]:
+) -> KpiRow:
+    length = timedelta(days=1) if window == "today" else timedelta(minutes=15)
+    end = (datetime.fromisoformat(start) + length).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     document: dict[str, Any] = {
+        "version": 1,
+        "definitions": "v1",
         "queue": queue,
         "channel": channel,
         "window": window,
-        "window_kind": "today" if window == "today" else "interval",
+        "window_kind": window.split("_", maxsplit=1)[0],
         "window_start": start,
-        "window_end": "2026-03-02T10:15:00.000Z",
+        "window_end": end,
         "final": final,
         "as_of": as_of,
         "kpis": {
@@ -64,7 +70,7 @@ def row(
     }
     if now is not None:
         document["now"] = now
-    return document
+    return KpiRow.from_dict(document)
 
 
 def test_sl_is_green_at_target_amber_within_the_margin_and_red_below() -> None:
@@ -120,8 +126,8 @@ def test_rows_in_any_order_leave_the_newest_interval_and_the_latest_as_of() -> N
     older_update = row(as_of="2026-03-02T10:14:00.000Z", sl20=0.9)
     for order in ([newer_interval, older_update], [older_update, newer_interval]):
         board = Board()
-        for document in order:
-            board.fold(document, received_ms=5)
+        for kpi_row in order:
+            board.fold(kpi_row, received_ms=5)
         assert board.tile("sales", View())["interval"]["window_start"] == "2026-03-02T10:15:00.000Z"
     board = Board()
     board.fold(row(as_of="2026-03-02T10:07:00.000Z", sl20=0.6), received_ms=1)

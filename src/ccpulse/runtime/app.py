@@ -91,6 +91,33 @@ ENTITY_CACHE_MAX = 100_000  # internal batches go to an explicit partition; the 
 #: under the producer's request limit (Faust's producer_max_request_size, 1,000,000 by default),
 #: below the 1 MiB an input message may have.
 DEAD_LETTER_MAX_VALUE_BYTES = 900_000
+#: Headers of a dead letter, UTF-8 text (schemas/asyncapi.yaml lists them for consumers).
+#: Always present: why, and where the rejected record was on the input topic.
+DEAD_LETTER_REASON = "ccpulse.reason"  # a RejectReason value
+DEAD_LETTER_DETAIL = "ccpulse.detail"
+DEAD_LETTER_SOURCE_TOPIC = "ccpulse.source.topic"
+DEAD_LETTER_SOURCE_PARTITION = "ccpulse.source.partition"
+DEAD_LETTER_SOURCE_OFFSET = "ccpulse.source.offset"
+#: Present when they apply: the event's index in a framed batch, a redacted payload's size
+#: and SHA-256 (dead_letter_redact_payload), the size of a payload cut to DEAD_LETTER_MAX_VALUE_BYTES.
+DEAD_LETTER_SOURCE_BATCH_INDEX = "ccpulse.source.batch_index"
+DEAD_LETTER_REDACTED_BYTES = "ccpulse.redacted.bytes"
+DEAD_LETTER_REDACTED_SHA256 = "ccpulse.redacted.sha256"
+DEAD_LETTER_TRUNCATED_FROM_BYTES = "ccpulse.truncated_from_bytes"
+DEAD_LETTER_ALWAYS_HEADERS = (
+    DEAD_LETTER_REASON,
+    DEAD_LETTER_DETAIL,
+    DEAD_LETTER_SOURCE_TOPIC,
+    DEAD_LETTER_SOURCE_PARTITION,
+    DEAD_LETTER_SOURCE_OFFSET,
+)
+DEAD_LETTER_HEADERS = (
+    *DEAD_LETTER_ALWAYS_HEADERS,
+    DEAD_LETTER_SOURCE_BATCH_INDEX,
+    DEAD_LETTER_REDACTED_BYTES,
+    DEAD_LETTER_REDACTED_SHA256,
+    DEAD_LETTER_TRUNCATED_FROM_BYTES,
+)
 #: Marks a customer id that the input stage has already replaced by its keyed hash.
 HASHED_CUSTOMER_PREFIX = "~h:"
 
@@ -505,23 +532,23 @@ class CcpulseApp:
         where = "" if batch_index is None else f" (event {batch_index} of its batch)"
         logger.warning("dead-lettered %s[%s]@%s%s: %s", message.topic, message.partition, message.offset, where, error)
         headers = [
-            ("ccpulse.reason", error.reason.value.encode()),
-            ("ccpulse.detail", error.detail.encode()),
-            ("ccpulse.source.topic", str(message.topic).encode()),
-            ("ccpulse.source.partition", str(message.partition).encode()),
-            ("ccpulse.source.offset", str(message.offset).encode()),
+            (DEAD_LETTER_REASON, error.reason.value.encode()),
+            (DEAD_LETTER_DETAIL, error.detail.encode()),
+            (DEAD_LETTER_SOURCE_TOPIC, str(message.topic).encode()),
+            (DEAD_LETTER_SOURCE_PARTITION, str(message.partition).encode()),
+            (DEAD_LETTER_SOURCE_OFFSET, str(message.offset).encode()),
         ]
         if batch_index is not None:
-            headers.append(("ccpulse.source.batch_index", str(batch_index).encode()))
+            headers.append((DEAD_LETTER_SOURCE_BATCH_INDEX, str(batch_index).encode()))
         if value is not None and self.settings.dead_letter_redact_payload:
-            headers.append(("ccpulse.redacted.bytes", str(len(value)).encode()))
-            headers.append(("ccpulse.redacted.sha256", hashlib.sha256(value).hexdigest().encode()))
+            headers.append((DEAD_LETTER_REDACTED_BYTES, str(len(value)).encode()))
+            headers.append((DEAD_LETTER_REDACTED_SHA256, hashlib.sha256(value).hexdigest().encode()))
             value = b""
         elif value is not None and len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
             # Input up to the broker's message limit is legal; with the headers added it would not
             # fit the dead-letter topic, and a failed send would stop the stage. The original stays
             # on the input topic at the offset the headers name.
-            headers.append(("ccpulse.truncated_from_bytes", str(len(value)).encode()))
+            headers.append((DEAD_LETTER_TRUNCATED_FROM_BYTES, str(len(value)).encode()))
             value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
         await self.dead_letter_topic.send(key=message.key, value=value, headers=headers)
 

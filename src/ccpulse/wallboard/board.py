@@ -1,7 +1,8 @@
 """What a wallboard tile shows: KPI rows folded per queue, figures picked, colours decided.
 
-Pure: KPI-topic documents (``schemas/kpi-row.schema.json``) in, plain
-JSON-able tiles out; the server only moves them. A tile per queue, from the
+Pure: KPI rows (:class:`ccpulse.client.KpiRow`, parsed and checked by the
+client every consumer uses) in, plain JSON-able tiles out; the server only
+moves them. A tile per queue, from the
 rows of one channel (``all`` by default):
 
 - **now**: waiting, oldest wait, agents by state and the Erlang staffing gap,
@@ -24,6 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ccpulse.client import KpiRow
+from ccpulse.codec.outputs import iso_ms
 
 GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
 _RANK = {NONE: 0, GREEN: 1, AMBER: 2, RED: 3}
@@ -144,24 +148,23 @@ def worst(colours: Iterable[str]) -> str:
     return max(colours, key=_RANK.__getitem__, default=NONE)
 
 
-def service_level(kpis: Mapping[str, Any], threshold_s: int, formula: str) -> float | None:
-    for level in kpis.get("service_levels", ()):
-        if level.get("threshold_s") == threshold_s and level.get("formula") == formula:
-            ratio = level.get("ratio")
-            return None if ratio is None else float(ratio)
-    return None
+def service_level(row: KpiRow, threshold_s: int, formula: str) -> float | None:
+    """The row's SL at ``threshold_s`` by ``formula``; None if nothing was offered or there is no such threshold."""
+    try:
+        return row.service_level(threshold_s, formula)
+    except KeyError:
+        return None
 
 
 @dataclass(slots=True)
 class _Held:
     """The row held for one window of a queue, and when this process received it (wall-clock ms)."""
 
-    document: Mapping[str, Any]
+    row: KpiRow
     received_ms: int
 
-    def order(self) -> tuple[str, str]:
-        # ISO-8601 UTC with milliseconds ('...Z') sorts as text in time order.
-        return (str(self.document["window_start"]), str(self.document["as_of"]))
+    def order(self) -> tuple[int, int]:
+        return (self.row.window_start_ms, self.row.as_of_ms)
 
 
 @dataclass(slots=True)
@@ -190,27 +193,25 @@ class Board:
     def target(self, queue: str) -> QueueTarget:
         return self.targets.get(queue, self.default_target)
 
-    def fold(self, document: Mapping[str, Any], received_ms: int) -> str | None:
+    def fold(self, row: KpiRow, received_ms: int) -> str | None:
         """Take one KPI row in; the queue whose tile may have changed, or None if the row is not shown."""
-        if document.get("channel") != self.channel:
+        if row.channel != self.channel:
             return None
-        queue = str(document["queue"])
-        rows = self._queues.setdefault(queue, _QueueRows())
-        held = _Held(document, received_ms)
-        window = document.get("window")
+        rows = self._queues.setdefault(row.queue, _QueueRows())
+        held = _Held(row, received_ms)
         changed = False
-        if window == INTERVAL_WINDOW and _newer(rows.interval, held):
+        if row.window == INTERVAL_WINDOW and _newer(rows.interval, held):
             rows.interval, changed = held, True
-        elif window == TODAY_WINDOW and _newer(rows.today, held):
+        elif row.window == TODAY_WINDOW and _newer(rows.today, held):
             rows.today, changed = held, True
-        if "now" in document and (rows.live is None or str(document["as_of"]) >= str(rows.live.document["as_of"])):
+        if row.now is not None and (rows.live is None or row.as_of_ms >= rows.live.row.as_of_ms):
             rows.live, changed = held, True
         if changed:
             rows.received_ms = max(rows.received_ms, received_ms)
         elif rows.received_ms == 0:
-            del self._queues[queue]  # a first row with nothing to show: no empty tile
+            del self._queues[row.queue]  # a first row with nothing to show: no empty tile
         self.last_received_ms = max(self.last_received_ms or 0, received_ms)
-        return queue if changed else None
+        return row.queue if changed else None
 
     def queues(self) -> list[str]:
         return sorted(self._queues)
@@ -255,25 +256,25 @@ def _period_figures(
 ) -> dict[str, Any]:
     if held is None:
         return {**dict.fromkeys(_PERIOD_FIGURES), "colours": dict.fromkeys(("sl", "abandonment", "asa"), NONE)}
-    document = held.document
-    kpis = document["kpis"]
-    sl = service_level(kpis, threshold_s, formula)
+    row = held.row
+    kpis = row.kpis
+    sl = service_level(row, threshold_s, formula)
     return {
-        "window_start": document["window_start"],
-        "window_end": document["window_end"],
-        "final": document["final"],
-        "as_of": document["as_of"],
-        "offered": kpis.get("offered"),
+        "window_start": iso_ms(row.window_start_ms),
+        "window_end": iso_ms(row.window_end_ms),
+        "final": row.final,
+        "as_of": iso_ms(row.as_of_ms),
+        "offered": row.offered,
         "answered": kpis.get("answered"),
         "abandoned": kpis.get("abandoned"),
         "sl": sl,
-        "asa_s": kpis.get("asa_s"),
-        "abandonment_ratio": kpis.get("abandonment_ratio"),
+        "asa_s": row.asa_s,
+        "abandonment_ratio": row.abandonment_ratio,
         "aht_s": kpis.get("aht_s"),
         "colours": {
             "sl": sl_colour(sl, target.ratio, rules.sl_amber_margin),
-            "abandonment": abandon_colour(kpis.get("abandonment_ratio"), rules),
-            "asa": asa_colour(kpis.get("asa_s"), threshold_s),
+            "abandonment": abandon_colour(row.abandonment_ratio, rules),
+            "asa": asa_colour(row.asa_s, threshold_s),
         },
     }
 
@@ -284,17 +285,17 @@ def _now_figures(held: _Held | None, threshold_s: int, rules: ColourRules) -> di
             **dict.fromkeys(_NOW_FIGURES),
             "colours": dict.fromkeys(("waiting", "oldest_wait", "staffing_gap"), NONE),
         }
-    now = held.document["now"]
+    now = held.row.now or {}
     agents = now.get("agents")
     staffing = now.get("staffing")
     gap = None if staffing is None else int(staffing["gap_erlang_c"])
     waiting = int(now["waiting"])
     return {
-        "as_of": held.document["as_of"],
+        "as_of": iso_ms(held.row.as_of_ms),
         "waiting": waiting,
         "oldest_wait_s": now.get("oldest_wait_s"),
-        "agents": agents,
-        "staffing": staffing,
+        "agents": None if agents is None else dict(agents),
+        "staffing": None if staffing is None else dict(staffing),
         "staffing_gap": gap,
         "colours": {
             "waiting": waiting_colour(waiting, None if agents is None else int(agents.get("available", 0))),

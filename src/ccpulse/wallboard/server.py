@@ -34,7 +34,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ccpulse.client import KpiRow, KpiRowError, KpiTopicError, subscribe_kpi_records
 from ccpulse.codec import json
+from ccpulse.codec.outputs import iso_ms
 from ccpulse.config import Settings
 from ccpulse.wallboard.board import Board, BoardError, ColourRules, QueueTarget, View
 
@@ -112,98 +114,45 @@ class KpiFeed:
         self._screens = screens
         self.rows = 0
         self.unreadable = 0
-        self.caught_up = asyncio.Event()
 
     async def run(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415 - only the server needs Kafka
-
-        from ccpulse.runtime.kafka_security import KafkaSecurity  # noqa: PLC0415
-
         topic = self._settings.kpi_topic
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            **KafkaSecurity(self._settings).client_options(),
-        )
-        await consumer.start()
-        try:
-            partitions = await self._partitions(topic)
-            assignment = [TopicPartition(topic, partition) for partition in partitions]
-            consumer.assign(assignment)
+        warned = False
+        while True:
             since_ms = int(time.time() * 1000) - self._lookback_ms
-            starts = await consumer.offsets_for_times(dict.fromkeys(assignment, since_ms))
-            ends = await consumer.end_offsets(assignment)
-            for tp in assignment:
-                found = starts.get(tp)
-                consumer.seek(tp, found.offset if found is not None else ends[tp])
-            remaining = {tp: ends[tp] for tp in assignment if (starts.get(tp) is not None and ends[tp] > 0)}
-            if not remaining:
-                self.caught_up.set()
-            logger.info(
-                "wallboard: reading %s (%d partitions) from %d h ago",
-                topic,
-                len(assignment),
-                self._lookback_ms // 3_600_000,
+            records = subscribe_kpi_records(
+                self._settings.kafka_bootstrap,
+                topic=topic,
+                channels={self._board.channel},
+                since_ms=since_ms,
+                security=self._settings,
+                client_id="ccpulse-wallboard",
+                on_invalid=self._unreadable,
             )
-            while True:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                received_ms = int(time.time() * 1000)
-                for tp, records in batches.items():
-                    for record in records:
-                        self._take(record.value, received_ms)
-                    if tp in remaining and records and records[-1].offset + 1 >= remaining[tp]:
-                        del remaining[tp]
-                if not remaining and not self.caught_up.is_set():
-                    logger.info(
-                        "wallboard: caught up with %s: %d rows, %d queues", topic, self.rows, len(self._board.queues())
-                    )
-                    self.caught_up.set()
-        finally:
-            await consumer.stop()
-
-    async def _partitions(self, topic: str) -> list[int]:
-        """The topic's partitions; waits (saying so) until a worker has created it."""
-        from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
-
-        from ccpulse.runtime.kafka_security import KafkaSecurity  # noqa: PLC0415
-
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.kafka_bootstrap, **KafkaSecurity(self._settings).client_options()
-        )
-        await admin.start()
-        try:
-            warned = False
-            while True:
-                # Described only once listed: a metadata request naming a missing topic would
-                # create it, uncompacted, on a cluster with auto.create.topics.enable.
-                if topic in await admin.list_topics():
-                    described = await admin.describe_topics([topic])
-                    partitions = [entry["partition"] for entry in described[0].get("partitions", ())]
-                    if partitions:
-                        return sorted(partitions)
+            try:
+                logger.info("wallboard: reading %s from %s on", topic, iso_ms(since_ms))
+                async for record in records:
+                    if isinstance(record, KpiRow):
+                        self.take(record, int(time.time() * 1000))
+            except KpiTopicError:
                 if not warned:
                     logger.warning("wallboard: KPI topic %s does not exist yet (is a worker running?); waiting", topic)
                     warned = True
                 await asyncio.sleep(2)
-        finally:
-            await admin.close()
+            finally:
+                await records.aclose()
 
-    def _take(self, value: bytes | None, received_ms: int) -> None:
-        if value is None:  # a tombstone: compaction's delete marker, not a row
-            return
-        try:
-            document = json.loads(value)
-            queue = self._board.fold(document, received_ms)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.unreadable += 1
-            if self.unreadable <= 10:
-                logger.warning("wallboard: skipped an unreadable KPI row (%s: %s)", type(exc).__name__, exc)
-            return
+    def take(self, row: KpiRow, received_ms: int) -> None:
         self.rows += 1
+        queue = self._board.fold(row, received_ms)
         if queue is not None:
             for screen in self._screens:
                 screen.mark(queue)
+
+    def _unreadable(self, error: KpiRowError) -> None:
+        self.unreadable += 1
+        if self.unreadable <= 10:
+            logger.warning("wallboard: skipped a record that is no KPI row: %s", error)
 
 
 class WallboardServer:
@@ -267,7 +216,6 @@ class WallboardServer:
         return {
             "server_ms": int(time.time() * 1000),
             "last_row_ms": self.board.last_received_ms,
-            "caught_up": self.feed.caught_up.is_set(),
         }
 
     async def _page(self, request: web.Request) -> web.Response:
