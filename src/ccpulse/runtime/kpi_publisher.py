@@ -322,7 +322,7 @@ class KpiPublisher:
         )
         key = kpi_row_key(queue, channel, window)
         as_of = document.pop("as_of")
-        content = json.dumps(document)
+        content = json.dumps_to_keep(document)  # held until the window leaves retention
         last = self._published.get(key)
         if last is not None and last[1] == content:
             return []

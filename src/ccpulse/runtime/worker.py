@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tracemalloc
 
 import faust
 from prometheus_client import disable_created_metrics
@@ -39,6 +40,10 @@ class CcpulseWorker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
 
+    def _on_sigusr2(self) -> None:
+        # mode would stop the worker in pdb here, a hang in production; SIGUSR2 profiles memory instead.
+        log_memory_profile()
+
 
 class ChangelogUnreadable(RuntimeError):
     """A table changelog holds a record the worker cannot read back."""
@@ -73,6 +78,31 @@ class UnreadableChangelogGuard(logging.Handler):
         )
         logger.error("%s", error)
         self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._app.crash(error)))
+
+
+def log_memory_profile(top: int = 25) -> None:
+    """SIGUSR2: log the worker's largest allocation sites, when it runs with ``PYTHONTRACEMALLOC=1``.
+
+    Tracing every allocation costs CPU, so it is off unless that standard
+    Python variable starts it; without it the signal only says how to turn it on.
+    """
+    if not tracemalloc.is_tracing():
+        logger.warning("memory profile: restart the worker with PYTHONTRACEMALLOC=1 to record allocations")
+        return
+    snapshot = tracemalloc.take_snapshot()
+    traced_bytes, peak_bytes = tracemalloc.get_traced_memory()
+    # With PYTHONTRACEMALLOC=N > 1 each site comes with its callers (most recent first).
+    by_caller = tracemalloc.get_traceback_limit() > 1
+    lines = [
+        f"{stat.size / 2**20:8.1f} MiB {stat.count:>10,} blocks  " + " <- ".join(str(frame) for frame in stat.traceback)
+        for stat in snapshot.statistics("traceback" if by_caller else "lineno")[:top]
+    ]
+    logger.warning(
+        "memory profile: %.1f MiB traced (peak %.1f MiB); largest sites:\n%s",
+        traced_bytes / 2**20,
+        peak_bytes / 2**20,
+        "\n".join(lines),
+    )
 
 
 def run_worker(settings: Settings) -> None:
