@@ -32,6 +32,9 @@ from ccpulse.config import ENV_PREFIX, SECRET_SETTINGS, Settings
 from ccpulse.domain import queue_config, windows
 from ccpulse.domain.queue_config import QueueConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated_files import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "configuration.md"
 CONFIG_SOURCE = Path(config.__file__)
@@ -644,16 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cannot build {TARGET}: {exc}", file=sys.stderr)
         return 1
-    if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET} is stale; run python tools/build_config_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
-    return 0
+    return write_or_check({TARGET: text}, check=args.check, tool="build_config_reference.py")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated_files import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "deploy" / "prometheus" / "rules" / "ccpulse-alerts.yml"
 TEAMS = ROOT / "deploy" / "alerting" / "teams.yaml"
@@ -630,19 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     files = render_all(args.grafana_dir, args.alertmanager_dir)
-    if args.check:
-        stale = [path for path, text in files.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
-        for path in stale:
-            print(f"{path} is stale; run: python tools/build_grafana_alerting.py", file=sys.stderr)
-        if stale:
-            return 1
-        print(f"{len(files)} files up to date")
-        return 0
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
-    return 0
+    return write_or_check(files, check=args.check, tool="build_grafana_alerting.py")
 
 
 if __name__ == "__main__":

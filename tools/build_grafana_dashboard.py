@@ -23,6 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated_files import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "deploy" / "grafana" / "dashboards" / "ccpulse-wallboard.json"
 
@@ -499,18 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=OUTPUT, help=f"default: {OUTPUT.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     text = render(build_dashboard())
-    output: Path = args.output
-    if args.check:
-        current = output.read_text(encoding="utf-8") if output.exists() else None
-        if current != text:
-            print(f"{output} is stale; run: python tools/build_grafana_dashboard.py", file=sys.stderr)
-            return 1
-        print(f"{output} is up to date")
-        return 0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    print(f"wrote {output}")
-    return 0
+    return write_or_check({args.output: text}, check=args.check, tool="build_grafana_dashboard.py")
 
 
 if __name__ == "__main__":

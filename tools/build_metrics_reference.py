@@ -20,6 +20,9 @@ from ccpulse.telemetry.catalog import (
     MetricSpec,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated_files import write_or_check
+
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
 SECTIONS = (
@@ -83,16 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/metrics.md is not up to date")
     args = parser.parse_args(argv)
     text = render()
-    if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET} is stale; run python tools/build_metrics_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
-    return 0
+    return write_or_check({TARGET: text}, check=args.check, tool="build_metrics_reference.py")
 
 
 if __name__ == "__main__":
